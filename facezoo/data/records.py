@@ -1,0 +1,111 @@
+"""The record every reader yields, and the errors readers raise.
+
+A reader turns a data set's official on-disk layout into ``FaceRecord`` objects; everything
+downstream (TFRecord converter, pipeline, evaluation) consumes only these.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from facezoo.attributes import LabelSpace
+
+
+@dataclasses.dataclass
+class FaceRecord:
+    """One face image and what is known about it.
+
+    Attributes:
+        image: absolute path of the image file.
+        labels: attribute name -> label, only for attributes that are known for this image
+            (binary: 0/1; nominal and ordinal: class index). A missing key means "unknown" and
+            becomes mask 0 downstream, so the image still trains the heads it has labels for.
+        landmarks: optional (5, 2) float32 array of (x, y) pixels in the image: left eye, right eye,
+            nose, left mouth corner, right mouth corner (the subject's left/right as seen in the image:
+            point 0 is the eye on the image's left side).
+        identity: optional person id (for identity-disjoint splits and verification).
+        split: ``train``, ``val``, ``test`` or a fold name like ``fold_0``.
+        source: the image path relative to the data set root (for reports and manifests).
+    """
+
+    image: str
+    labels: dict
+    landmarks: np.ndarray | None = None
+    identity: str | None = None
+    split: str = "train"
+    source: str = ""
+
+    def mask(self, label_space: LabelSpace) -> dict:
+        """Attribute name -> 1.0 where a label is present, 0.0 where missing."""
+        return {a.name: float(a.name in self.labels) for a in label_space}
+
+
+class DataFormatError(ValueError):
+    """A label or index file does not match what the reader expects.
+
+    The message names the file, the line or field, what was expected and what was found, and
+    gives a few examples when many lines are affected.
+    """
+
+
+@dataclasses.dataclass
+class Problem:
+    """A non-fatal issue with one item (a malformed file name, an unknown age string, ...)."""
+
+    source: str
+    reason: str
+
+
+class Reader:
+    """Base of all readers: ``records()`` yields ``FaceRecord``; ``problems`` lists skipped items.
+
+    Subclasses set ``label_space`` and implement ``_read()``; each documents the layout it expects.
+    """
+
+    label_space: LabelSpace
+
+    def __init__(self, root):
+        import os
+        self.root = os.path.abspath(os.fspath(root))
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(f"{type(self).__name__}: data set root {self.root!r} is not a directory")
+        self.problems: list[Problem] = []
+
+    def records(self) -> Iterator[FaceRecord]:
+        self.problems = []
+        yield from self._read()
+
+    def _read(self) -> Iterator[FaceRecord]:
+        raise NotImplementedError
+
+    def report(self, source: str, reason: str):
+        self.problems.append(Problem(source, reason))
+
+
+def split_counts(records) -> Mapping[str, int]:
+    """Number of records per split."""
+    out: dict[str, int] = {}
+    for r in records:
+        out[r.split] = out.get(r.split, 0) + 1
+    return out
+
+
+def identity_split(records, val_percent: int = 20, salt: str = "facezoo-val"):
+    """Re-splits records into ``train``/``val`` by identity, deterministically.
+
+    A record goes to ``val`` iff ``int(md5(f"{salt}:{identity}"), 16) % 100 < val_percent``, so
+    no person is on both sides and the split is the same on every machine. Records without an
+    identity are split by their ``source`` the same way.
+
+    Returns:
+        New records (the inputs are not modified).
+    """
+    import hashlib
+    out = []
+    for r in records:
+        key = r.identity if r.identity is not None else r.source
+        h = int(hashlib.md5(f"{salt}:{key}".encode()).hexdigest(), 16) % 100
+        out.append(dataclasses.replace(r, split="val" if h < val_percent else "train"))
+    return out
