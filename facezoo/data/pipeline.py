@@ -1,0 +1,194 @@
+"""The training/evaluation input pipeline: TFRecord shards (or FaceRecords) to batches.
+
+Element format of every dataset built here: ``(images, labels, masks)`` with
+
+* ``images`` float32 ``(B, h, w, 3)`` in [-1, 1]: decoded, ``fit_to_input`` to ``image_size``,
+  augmented (training only), then ``preprocess_input`` — the same two functions inference uses;
+* ``labels`` dict attribute name -> ``(B,)``: float32 0/1 for binary attributes, int32 class
+  index for nominal and ordinal ones (0 where unknown);
+* ``masks`` dict attribute name -> float32 ``(B,)``: 1 where the label is known, 0 where not.
+
+Order of steps: shard files (shuffled when training) -> parallel interleaved reads -> parse ->
+decode (3 channels; grayscale becomes RGB) -> ``fit_to_input`` -> uint8 -> ``cache`` -> shuffle
+-> augment -> batch -> ``preprocess_input`` -> prefetch. Shuffling comes before augmentation
+(not after) so the shuffle buffer holds uint8 images, a quarter of the memory of float ones; the
+examples seen are distributed identically either way.
+
+Distribution: ``auto_shard_policy`` is ``DATA``. ``FILE`` would fail outright when a split has
+fewer shards than workers (small validation splits often have one), and the data sets here are
+small enough that every worker reading every shard costs little. ``DATA`` sharding keeps every
+k-th element of each worker's stream, which partitions the data only if all workers produce the
+same order; so when ``TF_CONFIG`` names more than one worker the pipeline runs deterministically
+with a shared default seed (``MULTI_WORKER_SEED``) unless a seed is given.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from facezoo.attributes import LabelSpace
+from facezoo.data.augment import make_augment
+from facezoo.data.records import FaceRecord
+from facezoo.data.tfrecord import read_manifest
+from facezoo.preprocess import fit_to_input, preprocess_input
+
+AUTOTUNE = tf.data.AUTOTUNE
+MULTI_WORKER_SEED = 20240601
+
+
+def _worker_count() -> int:
+    """Number of workers in ``TF_CONFIG`` (1 when unset)."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    except ValueError:
+        return 1
+    return max(1, sum(len(cluster.get(role, [])) for role in ("chief", "worker")))
+
+
+def _label_keys(label_space: LabelSpace, label_keys: Sequence[str] | None) -> list[str]:
+    if label_keys is None:
+        return label_space.names
+    unknown = [k for k in label_keys if k not in label_space.names]
+    if unknown:
+        raise ValueError(f"label_keys {unknown} are not in label space {label_space.name!r} ({label_space.names})")
+    return list(label_keys)
+
+
+def _label_dtype(label_space: LabelSpace, name: str):
+    return tf.float32 if label_space[name].kind == "binary" else tf.int32
+
+
+def _decode(encoded, image_size):
+    """Encoded JPEG/PNG bytes -> uint8 (h, w, 3) at ``image_size`` via ``fit_to_input``."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    image = fit_to_input(image, image_size)
+    return tf.cast(tf.round(image), tf.uint8)
+
+
+def _finish(ds, keys, *, batch_size, training, augment, cache, shuffle_buffer, seed, deterministic,
+            drop_remainder):
+    """The shared tail: cache, shuffle, augment, batch, scale to [-1, 1], prefetch, options."""
+    if cache is True:
+        ds = ds.cache()
+    elif cache:
+        ds = ds.cache(os.fspath(cache))
+    if training and shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if training and augment is not None:
+        augmenter = make_augment(augment) if isinstance(augment, Mapping) else augment
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+        def apply(element, pair):
+            image, labels, masks = element
+            paired = {k: (labels[k], masks[k]) for k in keys}
+            image, _, paired = augmenter(image, None, paired, seed=pair)
+            return image, {k: paired[k][0] for k in keys}, {k: paired[k][1] for k in keys}
+
+        ds = tf.data.Dataset.zip(ds, seeds).map(apply, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder,
+                  num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda images, labels, masks: (preprocess_input(images), labels, masks),
+                num_parallel_calls=AUTOTUNE)
+    ds = ds.prefetch(AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def _resolve_determinism(deterministic: bool, seed):
+    if _worker_count() > 1:
+        return True, MULTI_WORKER_SEED if seed is None else seed
+    return deterministic, seed
+
+
+def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: int, training: bool,
+             augment: Callable | Mapping | None = None, cache=True, shuffle_buffer: int = 2048,
+             seed: int | None = None, deterministic: bool = False, drop_remainder: bool | None = None,
+             label_keys: Sequence[str] | None = None) -> tf.data.Dataset:
+    """Builds the ``(images, labels, masks)`` dataset of one split of a converted data set.
+
+    Args:
+        manifest_dir_or_manifest: the folder ``convert`` wrote, or the dict ``read_manifest`` returned.
+        split: ``train``, ``val``, ``test``, a fold name ... (must be in the manifest).
+        image_size: ``(height, width)`` of the model input.
+        batch_size: examples per batch.
+        training: shuffle files and examples, apply ``augment``, and drop the last partial batch
+            (unless ``drop_remainder`` says otherwise).
+        augment: None, an ``Augmenter`` config dict (see ``facezoo.data.augment.DEFAULT_AUGMENT``),
+            or a callable ``f(image, landmarks, labels, seed=...) -> (image, landmarks, labels)``
+            taking a uint8 (h, w, 3) image, None, and a dict name -> (label, mask).
+        cache: True caches decoded uint8 images in memory, a path caches them in that file, False
+            not at all. Augmentation happens after the cache, so it differs every epoch.
+        shuffle_buffer: examples in the shuffle buffer (each ``h * w * 3`` bytes).
+        seed: seeds file order, shuffling and augmentation; None for a fresh random run.
+        deterministic: keep element order fixed across runs (slower; for tests and multi-worker).
+        drop_remainder: drop the last partial batch; defaults to ``training``.
+        label_keys: the attributes to return; all of the label space by default.
+
+    Returns:
+        A ``tf.data.Dataset``; see the module docstring for the element format.
+    """
+    manifest = (manifest_dir_or_manifest if isinstance(manifest_dir_or_manifest, Mapping)
+                else read_manifest(manifest_dir_or_manifest))
+    if split not in manifest["splits"]:
+        raise ValueError(f"split {split!r} is not in {manifest['directory']} (has {sorted(manifest['splits'])})")
+    label_space = LabelSpace.from_dict(manifest["label_space"])
+    keys = _label_keys(label_space, label_keys)
+    deterministic, seed = _resolve_determinism(deterministic, seed)
+    files = [os.path.join(manifest["directory"], s["file"]) for s in manifest["splits"][split]["shards"]]
+    spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+    for k in keys:
+        spec[f"label/{k}"] = tf.io.FixedLenFeature([], tf.int64)
+        spec[f"mask/{k}"] = tf.io.FixedLenFeature([], tf.float32)
+    size = (int(image_size[0]), int(image_size[1]))
+
+    def parse(serialized):
+        ex = tf.io.parse_single_example(serialized, spec)
+        labels = {k: tf.cast(ex[f"label/{k}"], _label_dtype(label_space, k)) for k in keys}
+        masks = {k: ex[f"mask/{k}"] for k in keys}
+        return _decode(ex["image/encoded"], size), labels, masks
+
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 16), block_length=1,
+                       num_parallel_calls=AUTOTUNE)
+    ds = ds.map(parse, num_parallel_calls=AUTOTUNE)
+    return _finish(ds, keys, batch_size=batch_size, training=training, augment=augment, cache=cache,
+                   shuffle_buffer=shuffle_buffer, seed=seed, deterministic=deterministic,
+                   drop_remainder=drop_remainder)
+
+
+def from_records(records: Iterable[FaceRecord], label_space: LabelSpace, *, image_size, batch_size: int,
+                 training: bool = False, augment: Callable | Mapping | None = None, cache=True,
+                 shuffle_buffer: int = 2048, seed: int | None = None, deterministic: bool = False,
+                 drop_remainder: bool | None = None, label_keys: Sequence[str] | None = None) -> tf.data.Dataset:
+    """The same dataset as ``pipeline`` built straight from reader records (no TFRecords).
+
+    Image files are read and decoded by ``tf.io`` inside the graph; arguments are as for
+    ``pipeline``. Useful for evaluation on a folder and for tests.
+    """
+    records = list(records)
+    if not records:
+        raise ValueError("from_records: no records")
+    keys = _label_keys(label_space, label_keys)
+    deterministic, seed = _resolve_determinism(deterministic, seed)
+    labels = {k: np.array([r.labels.get(k, 0) for r in records], np.int64) for k in keys}
+    masks = {k: np.array([float(k in r.labels) for r in records], np.float32) for k in keys}
+    size = (int(image_size[0]), int(image_size[1]))
+
+    def load(path, label, mask):
+        image = _decode(tf.io.read_file(path), size)
+        return image, {k: tf.cast(label[k], _label_dtype(label_space, k)) for k in keys}, mask
+
+    ds = tf.data.Dataset.from_tensor_slices(([r.image for r in records], labels, masks))
+    ds = ds.map(load, num_parallel_calls=AUTOTUNE)
+    return _finish(ds, keys, batch_size=batch_size, training=training, augment=augment, cache=cache,
+                   shuffle_buffer=shuffle_buffer, seed=seed, deterministic=deterministic,
+                   drop_remainder=drop_remainder)

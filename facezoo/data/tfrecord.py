@@ -1,0 +1,352 @@
+"""Converts ``FaceRecord``s into sharded, schema-versioned TFRecord files, atomically and resumably.
+
+Output directory::
+
+    manifest.json                         schema version, label space, image size, splits, shards
+    rejects.csv                           source,reason for every image that failed to decode
+    train-00000-of-00004.tfrecord         one tf.train.Example per image (see ``FEATURES``)
+    train-00000-of-00004.tfrecord.done    checksum and input fingerprint of the finished shard
+
+Each example holds ``image/encoded`` (the original JPEG/PNG bytes, or JPEG quality 95 after
+``fit_to_input`` when ``image_size`` is given), ``image/format``, ``image/height``,
+``image/width``, per attribute ``label/<name>`` (int64; 0 where unknown) and ``mask/<name>``
+(float; 1 known, 0 unknown), ``landmarks`` (10 floats x1 y1 ... x5 y5, only where known),
+``identity`` and ``source``.
+
+Record ``i`` of a split goes to shard ``i % n``: round-robin, so a reader's ordering (UTKFace names
+sort by age) never puts one age range in one shard, and the assignment depends on nothing but the
+input order. Nothing time-dependent is written, so a run that was killed and resumed produces the
+same bytes as one that was not.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from facezoo.attributes import LabelSpace
+from facezoo.data.align import fit_landmarks
+from facezoo.data.records import DataFormatError, FaceRecord
+from facezoo.preprocess import fit_to_input
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+REJECTS = "rejects.csv"
+MIN_SIDE = 8
+MAX_SIDE = 10000
+JPEG_QUALITY = 95
+# Formats and modes tf.io.decode_image reads to the same RGB pixels PIL sees; others are re-encoded.
+_KEEP_FORMATS = {"JPEG": "jpeg", "PNG": "png"}
+_KEEP_MODES = {"RGB", "L"}
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    """File name of shard ``index`` of ``count`` for ``split``: ``train-00000-of-00004.tfrecord``."""
+    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+class _Rejected(Exception):
+    """An image that cannot be used; the message is the reason written to ``rejects.csv``."""
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: str, text: str):
+    tmp = path + ".partial"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _check_labels(records: list[FaceRecord], label_space: LabelSpace):
+    """Raises ``DataFormatError`` for a label the label space does not define."""
+    for r in records:
+        for name, value in r.labels.items():
+            if name not in label_space.names:
+                raise DataFormatError(f"{r.source or r.image}: label {name!r} is not in label space "
+                                      f"{label_space.name!r} ({label_space.names})")
+            n = label_space[name].num_classes
+            if not (isinstance(value, (int, np.integer)) and 0 <= value < n):
+                raise DataFormatError(f"{r.source or r.image}: label {name!r} must be an int in 0..{n - 1}, "
+                                      f"got {value!r}")
+
+
+class _Encoder:
+    """Validates one image file with PIL and returns the bytes to store, or raises ``_Rejected``."""
+
+    def __init__(self, image_size):
+        self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+        size = self.image_size
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+        def encode(pixels):
+            if size is not None:
+                pixels = tf.cast(tf.round(fit_to_input(pixels, size)), tf.uint8)
+            return tf.io.encode_jpeg(pixels, quality=JPEG_QUALITY)
+
+        self._encode = encode
+
+    def __call__(self, path: str) -> tuple[bytes, str, int, int, tuple[int, int]]:
+        """Returns ``(encoded, format, height, width, original (height, width))`` as stored."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise _Rejected(f"cannot read file: {e.strerror or e}") from None
+        if not data:
+            raise _Rejected("empty file (0 bytes)")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if max(w, h) > MAX_SIDE or min(w, h) < MIN_SIDE:
+                    raise _Rejected(f"implausible size {w}x{h} (each side must be {MIN_SIDE}..{MAX_SIDE} px)")
+                im.load()
+                fmt = _KEEP_FORMATS.get(im.format) if im.mode in _KEEP_MODES else None
+                pixels = None if (fmt and self.image_size is None) else np.asarray(im.convert("RGB"))
+        except UnidentifiedImageError:
+            raise _Rejected("not an image (PIL cannot identify the format)") from None
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            raise _Rejected(f"cannot decode: {e}") from None
+        if pixels is None:
+            try:  # the pipeline decodes with TensorFlow: make sure it agrees with PIL.
+                tf.io.decode_image(data, channels=3, expand_animations=False)
+            except tf.errors.OpError as e:
+                raise _Rejected(f"TensorFlow cannot decode: {e.message.splitlines()[0]}") from None
+            return data, fmt, h, w, (h, w)
+        encoded = self._encode(tf.constant(pixels)).numpy()
+        stored = self.image_size or (h, w)
+        return encoded, "jpeg", stored[0], stored[1], (h, w)
+
+
+def _example(record: FaceRecord, label_space: LabelSpace, encoded: bytes, fmt: str, h: int, w: int,
+             landmarks) -> bytes:
+    def ints(v):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+
+    def floats(v):
+        return tf.train.Feature(float_list=tf.train.FloatList(value=v))
+
+    def strings(v):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=v))
+
+    feature = {
+        "image/encoded": strings([encoded]),
+        "image/format": strings([fmt.encode()]),
+        "image/height": ints([h]),
+        "image/width": ints([w]),
+        "identity": strings([(record.identity or "").encode()]),
+        "source": strings([record.source.encode()]),
+    }
+    for a in label_space:
+        known = a.name in record.labels
+        feature[f"label/{a.name}"] = ints([int(record.labels[a.name]) if known else 0])
+        feature[f"mask/{a.name}"] = floats([1.0 if known else 0.0])
+    if landmarks is not None:
+        feature["landmarks"] = floats(np.asarray(landmarks, np.float32).reshape(10).tolist())
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _fingerprint(entries: list[FaceRecord], label_space: LabelSpace, image_size) -> str:
+    """Hash of everything a shard's bytes depend on, so a resumed run never reuses a stale shard."""
+    items = []
+    for r in entries:
+        try:
+            st = os.stat(r.image)
+            stat = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            stat = None
+        items.append([r.image, r.source, stat, sorted(r.labels.items()), r.identity,
+                      None if r.landmarks is None else np.asarray(r.landmarks, np.float32).ravel().tolist()])
+    blob = json.dumps([SCHEMA_VERSION, label_space.to_dict(), image_size, items], default=int)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _finished_shard(path: str, fingerprint: str) -> dict | None:
+    """The ``.done`` record of a complete, unchanged shard, or None if it must be (re)written."""
+    try:
+        with open(path + ".done", encoding="utf-8") as f:
+            done = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if done.get("fingerprint") != fingerprint or not os.path.exists(path) or _sha256(path) != done.get("sha256"):
+        return None
+    return done
+
+
+def _shard_counts(shards, splits: Mapping[str, list]) -> dict[str, int]:
+    out = {}
+    for split, items in splits.items():
+        n = shards.get(split, 1) if isinstance(shards, Mapping) else shards
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"shards for split {split!r} must be a positive int, got {n!r}")
+        out[split] = min(n, len(items))
+    return out
+
+
+def _write_rejects(out_dir: str, rejects: list[list[str]]):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["source", "reason"])
+    writer.writerows(rejects)
+    _write_atomic(os.path.join(out_dir, REJECTS), buf.getvalue())
+
+
+def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, shards=4,
+            image_size=None, max_reject_fraction: float = 0.05, progress: bool = True,
+            on_shard_written: Callable[[str], None] | None = None) -> dict:
+    """Writes records as sharded TFRecords plus ``manifest.json`` and ``rejects.csv``.
+
+    Re-running with the same inputs skips every shard whose ``.done`` file matches its checksum
+    and input fingerprint, so an interrupted conversion resumes where it stopped and ends
+    byte-identical to an uninterrupted one.
+
+    Args:
+        records: the reader's records (each with a ``split``).
+        label_space: the attributes to store; every record label must belong to it.
+        out_dir: output folder (created if needed).
+        shards: shards per split (int, or a mapping split -> int); capped at the split's size.
+        image_size: None to keep the original encoded bytes, or ``(height, width)`` to store
+            ``fit_to_input`` output re-encoded as JPEG quality 95 (landmarks are moved to match).
+        max_reject_fraction: largest share of undecodable images tolerated before giving up.
+        progress: show a tqdm progress bar.
+        on_shard_written: called with each shard's path once it is complete (for logging; a
+            callback that raises stops the conversion, leaving the finished shards resumable).
+
+    Returns:
+        The manifest dict written to ``manifest.json``.
+
+    Raises:
+        DataFormatError: a label outside the label space, or too many rejected images (the
+            rejects found so far are in ``rejects.csv``).
+    """
+    records = list(records)
+    if not records:
+        raise ValueError("convert: no records to write")
+    _check_labels(records, label_space)
+    if image_size is not None:
+        image_size = [int(image_size[0]), int(image_size[1])]
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    os.makedirs(out_dir, exist_ok=True)
+
+    splits: dict[str, list[FaceRecord]] = {}
+    for r in records:
+        splits.setdefault(r.split, []).append(r)
+    splits = dict(sorted(splits.items()))
+    counts = _shard_counts(shards, splits)
+    encoder = _Encoder(image_size)
+    allowed = max_reject_fraction * len(records)
+    rejects: list[list[str]] = []
+    manifest_splits = {}
+    bar = tqdm(total=len(records), desc=f"convert {label_space.name}", unit="img", disable=not progress)
+    try:
+        for split, items in splits.items():
+            n = counts[split]
+            shard_infos = []
+            for k in range(n):
+                entries = items[k::n]
+                name = shard_name(split, k, n)
+                path = os.path.join(out_dir, name)
+                fingerprint = _fingerprint(entries, label_space, image_size)
+                done = _finished_shard(path, fingerprint)
+                if done is None:
+                    done = _write_shard(path, entries, label_space, encoder, image_size, fingerprint, bar)
+                    if on_shard_written is not None:
+                        on_shard_written(path)
+                else:
+                    bar.update(len(entries))
+                rejects.extend(done["rejects"])
+                if len(rejects) > allowed:
+                    _write_rejects(out_dir, rejects)
+                    raise DataFormatError(
+                        f"convert: {len(rejects)} of {len(records)} images could not be decoded, more than "
+                        f"max_reject_fraction={max_reject_fraction}; see {os.path.join(out_dir, REJECTS)} "
+                        f"(first: {rejects[0][0]}: {rejects[0][1]})")
+                shard_infos.append({"file": name, "records": done["records"], "sha256": done["sha256"]})
+            manifest_splits[split] = {"count": sum(s["records"] for s in shard_infos), "shards": shard_infos}
+    finally:
+        bar.close()
+
+    _write_rejects(out_dir, rejects)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "label_space": label_space.to_dict(),
+        "image_size": image_size,
+        "landmarks": any(r.landmarks is not None for r in records),
+        "splits": manifest_splits,
+        "rejects": len(rejects),
+    }
+    _write_atomic(os.path.join(out_dir, MANIFEST), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def _write_shard(path, entries, label_space, encoder, image_size, fingerprint, bar) -> dict:
+    """Writes one shard to a temporary name, renames it into place and records its ``.done``."""
+    tmp = path + ".partial"
+    rejects, written = [], 0
+    with tf.io.TFRecordWriter(tmp) as writer:
+        for r in entries:
+            try:
+                encoded, fmt, h, w, original_hw = encoder(r.image)
+            except _Rejected as e:
+                rejects.append([r.source or r.image, str(e)])
+            else:
+                landmarks = r.landmarks
+                if landmarks is not None and image_size is not None:
+                    landmarks = fit_landmarks(landmarks, original_hw, image_size)
+                writer.write(_example(r, label_space, encoded, fmt, h, w, landmarks))
+                written += 1
+            bar.update(1)
+    os.replace(tmp, path)
+    done = {"fingerprint": fingerprint, "sha256": _sha256(path), "records": written, "rejects": rejects}
+    _write_atomic(path + ".done", json.dumps(done, indent=2) + "\n")
+    return done
+
+
+def read_manifest(directory, verify: bool = False) -> dict:
+    """Loads ``manifest.json`` of a converted data set.
+
+    Args:
+        directory: the ``out_dir`` given to ``convert`` (or the manifest file itself).
+        verify: also check every shard's sha256 (reads all shards once).
+
+    Returns:
+        The manifest dict, with ``"directory"`` set to the absolute folder holding the shards.
+
+    Raises:
+        FileNotFoundError: no manifest, or a shard it lists is missing.
+        DataFormatError: an unsupported schema version or a checksum mismatch.
+    """
+    path = os.path.abspath(os.fspath(directory))
+    if os.path.isdir(path):
+        path = os.path.join(path, MANIFEST)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: run `facezoo data convert` to create it")
+    with open(path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise DataFormatError(f"{path}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION}); "
+                              "re-run the conversion with this facezoo version")
+    manifest["directory"] = os.path.dirname(path)
+    for split in manifest["splits"].values():
+        for shard in split["shards"]:
+            shard_path = os.path.join(manifest["directory"], shard["file"])
+            if not os.path.exists(shard_path):
+                raise FileNotFoundError(f"{path} lists {shard['file']}, which is missing")
+            if verify and _sha256(shard_path) != shard["sha256"]:
+                raise DataFormatError(f"{shard_path}: sha256 does not match {MANIFEST} (file changed or corrupt)")
+    return manifest
