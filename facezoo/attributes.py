@@ -172,7 +172,11 @@ MORPH_RACES = ("black", "white", "hispanic", "asian", "indian", "other")
 MORPH2 = LabelSpace("morph2", (
     AGE_YEARS, GENDER, Attribute("race", "nominal", "holistic", classes=MORPH_RACES)))
 
-LABEL_SPACES = {s.name: s for s in (CELEBA_40, LFWA_40, UTKFACE, ADIENCE, FER2013, CKPLUS, FOTW, MORPH2)}
+# The generic ``id,label`` CSV layout (facezoo.data.generic_csv) as used for gender.
+GENDER_CSV = LabelSpace("gender_csv", (GENDER,))
+
+LABEL_SPACES = {s.name: s for s in (CELEBA_40, LFWA_40, UTKFACE, ADIENCE, FER2013, CKPLUS, FOTW, MORPH2,
+                                    GENDER_CSV)}
 
 
 def get_label_space(name: str) -> LabelSpace:
