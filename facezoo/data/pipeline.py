@@ -38,6 +38,9 @@ from facezoo.preprocess import fit_to_input, preprocess_input
 
 AUTOTUNE = tf.data.AUTOTUNE
 MULTI_WORKER_SEED = 20240601
+# The mapped functions use tf.cond explicitly; skipping AutoGraph's source conversion saves
+# seconds of tracing per pipeline and a warning per lambda.
+_plain_python = tf.autograph.experimental.do_not_convert
 
 
 def _worker_count() -> int:
@@ -83,6 +86,7 @@ def _finish(ds, keys, *, batch_size, training, augment, cache, shuffle_buffer, s
         augmenter = make_augment(augment) if isinstance(augment, Mapping) else augment
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
+        @_plain_python
         def apply(element, pair):
             image, labels, masks = element
             paired = {k: (labels[k], masks[k]) for k in keys}
@@ -92,7 +96,7 @@ def _finish(ds, keys, *, batch_size, training, augment, cache, shuffle_buffer, s
         ds = tf.data.Dataset.zip(ds, seeds).map(apply, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder,
                   num_parallel_calls=AUTOTUNE)
-    ds = ds.map(lambda images, labels, masks: (preprocess_input(images), labels, masks),
+    ds = ds.map(_plain_python(lambda images, labels, masks: (preprocess_input(images), labels, masks)),
                 num_parallel_calls=AUTOTUNE)
     ds = ds.prefetch(AUTOTUNE)
     options = tf.data.Options()
@@ -101,15 +105,15 @@ def _finish(ds, keys, *, batch_size, training, augment, cache, shuffle_buffer, s
     return ds.with_options(options)
 
 
-def _resolve_determinism(deterministic: bool, seed):
+def _resolve_determinism(deterministic: bool | None, training: bool, seed):
     if _worker_count() > 1:
         return True, MULTI_WORKER_SEED if seed is None else seed
-    return deterministic, seed
+    return (not training) if deterministic is None else deterministic, seed
 
 
 def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: int, training: bool,
              augment: Callable | Mapping | None = None, cache=True, shuffle_buffer: int = 2048,
-             seed: int | None = None, deterministic: bool = False, drop_remainder: bool | None = None,
+             seed: int | None = None, deterministic: bool | None = None, drop_remainder: bool | None = None,
              label_keys: Sequence[str] | None = None) -> tf.data.Dataset:
     """Builds the ``(images, labels, masks)`` dataset of one split of a converted data set.
 
@@ -122,12 +126,15 @@ def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: in
             (unless ``drop_remainder`` says otherwise).
         augment: None, an ``Augmenter`` config dict (see ``facezoo.data.augment.DEFAULT_AUGMENT``),
             or a callable ``f(image, landmarks, labels, seed=...) -> (image, landmarks, labels)``
-            taking a uint8 (h, w, 3) image, None, and a dict name -> (label, mask).
+            taking a uint8 (h, w, 3) image, None, and a dict name -> (label, mask). It is traced
+            without AutoGraph, so branch on tensors with ``tf.cond``, not ``if``.
         cache: True caches decoded uint8 images in memory, a path caches them in that file, False
             not at all. Augmentation happens after the cache, so it differs every epoch.
         shuffle_buffer: examples in the shuffle buffer (each ``h * w * 3`` bytes).
         seed: seeds file order, shuffling and augmentation; None for a fresh random run.
-        deterministic: keep element order fixed across runs (slower; for tests and multi-worker).
+        deterministic: keep element order fixed across runs. None (default) means "when not
+            training": evaluation batches come in the reader's record order, training takes
+            whichever element is ready first.
         drop_remainder: drop the last partial batch; defaults to ``training``.
         label_keys: the attributes to return; all of the label space by default.
 
@@ -140,7 +147,7 @@ def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: in
         raise ValueError(f"split {split!r} is not in {manifest['directory']} (has {sorted(manifest['splits'])})")
     label_space = LabelSpace.from_dict(manifest["label_space"])
     keys = _label_keys(label_space, label_keys)
-    deterministic, seed = _resolve_determinism(deterministic, seed)
+    deterministic, seed = _resolve_determinism(deterministic, training, seed)
     files = [os.path.join(manifest["directory"], s["file"]) for s in manifest["splits"][split]["shards"]]
     spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
     for k in keys:
@@ -148,6 +155,7 @@ def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: in
         spec[f"mask/{k}"] = tf.io.FixedLenFeature([], tf.float32)
     size = (int(image_size[0]), int(image_size[1]))
 
+    @_plain_python
     def parse(serialized):
         ex = tf.io.parse_single_example(serialized, spec)
         labels = {k: tf.cast(ex[f"label/{k}"], _label_dtype(label_space, k)) for k in keys}
@@ -157,8 +165,10 @@ def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: in
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 16), block_length=1,
-                       num_parallel_calls=AUTOTUNE)
+    # Reading all shards round-robin returns records in reader order (convert deals them out
+    # round-robin); training only needs enough open files to mix well.
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 16) if training else len(files),
+                       block_length=1, num_parallel_calls=AUTOTUNE)
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE)
     return _finish(ds, keys, batch_size=batch_size, training=training, augment=augment, cache=cache,
                    shuffle_buffer=shuffle_buffer, seed=seed, deterministic=deterministic,
@@ -167,7 +177,7 @@ def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: in
 
 def from_records(records: Iterable[FaceRecord], label_space: LabelSpace, *, image_size, batch_size: int,
                  training: bool = False, augment: Callable | Mapping | None = None, cache=True,
-                 shuffle_buffer: int = 2048, seed: int | None = None, deterministic: bool = False,
+                 shuffle_buffer: int = 2048, seed: int | None = None, deterministic: bool | None = None,
                  drop_remainder: bool | None = None, label_keys: Sequence[str] | None = None) -> tf.data.Dataset:
     """The same dataset as ``pipeline`` built straight from reader records (no TFRecords).
 
@@ -178,11 +188,12 @@ def from_records(records: Iterable[FaceRecord], label_space: LabelSpace, *, imag
     if not records:
         raise ValueError("from_records: no records")
     keys = _label_keys(label_space, label_keys)
-    deterministic, seed = _resolve_determinism(deterministic, seed)
+    deterministic, seed = _resolve_determinism(deterministic, training, seed)
     labels = {k: np.array([r.labels.get(k, 0) for r in records], np.int64) for k in keys}
     masks = {k: np.array([float(k in r.labels) for r in records], np.float32) for k in keys}
     size = (int(image_size[0]), int(image_size[1]))
 
+    @_plain_python
     def load(path, label, mask):
         image = _decode(tf.io.read_file(path), size)
         return image, {k: tf.cast(label[k], _label_dtype(label_space, k)) for k in keys}, mask
