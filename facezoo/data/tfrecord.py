@@ -7,8 +7,8 @@ Output directory::
     train-00000-of-00004.tfrecord         one tf.train.Example per image (see ``FEATURES``)
     train-00000-of-00004.tfrecord.done    checksum and input fingerprint of the finished shard
 
-Each example holds ``image/encoded`` (the original JPEG/PNG bytes, or JPEG quality 95 after
-``fit_to_input`` when ``image_size`` is given), ``image/format``, ``image/height``,
+Each example holds ``image/encoded`` (the original JPEG/PNG bytes; or JPEG quality 95 after
+``fit_to_input`` when ``image_size`` is given, or after 5-point alignment with ``align``), ``image/format``, ``image/height``,
 ``image/width``, per attribute ``label/<name>`` (int64; 0 where unknown) and ``mask/<name>``
 (float; 1 known, 0 unknown), ``landmarks`` (10 floats x1 y1 ... x5 y5, only where known),
 ``identity`` and ``source``.
@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from facezoo.attributes import LabelSpace
-from facezoo.data.align import fit_landmarks
+from facezoo.data.align import align_face, fit_landmarks
 from facezoo.data.records import DataFormatError, FaceRecord
 from facezoo.preprocess import fit_to_input
 
@@ -86,9 +86,14 @@ def _check_labels(records: list[FaceRecord], label_space: LabelSpace):
 
 
 class _Encoder:
-    """Validates one image file with PIL and returns the bytes to store, or raises ``_Rejected``."""
+    """Validates one image file with PIL and returns what to store, or raises ``_Rejected``.
 
-    def __init__(self, image_size):
+    Three modes: keep the original bytes (``image_size`` None), ``fit_to_input`` to
+    ``image_size``, or ``align`` the face to the 5-point template at ``image_size``. Landmarks
+    are moved with the pixels.
+    """
+
+    def __init__(self, image_size, align: bool = False):
         self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
         size = self.image_size
 
@@ -98,10 +103,16 @@ class _Encoder:
                 pixels = tf.cast(tf.round(fit_to_input(pixels, size)), tf.uint8)
             return tf.io.encode_jpeg(pixels, quality=JPEG_QUALITY)
 
-        self._encode = encode
+        @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([5, 2], tf.float32)])
+        def encode_aligned(pixels, landmarks):
+            aligned, moved = align_face(pixels, landmarks, size)
+            return tf.io.encode_jpeg(tf.cast(tf.round(aligned), tf.uint8), quality=JPEG_QUALITY), moved
 
-    def __call__(self, path: str) -> tuple[bytes, str, int, int, tuple[int, int]]:
-        """Returns ``(encoded, format, height, width, original (height, width))`` as stored."""
+        self._encode = encode
+        self._encode_aligned = encode_aligned if align else None
+
+    def __call__(self, path: str, landmarks=None) -> tuple[bytes, str, int, int, np.ndarray | None]:
+        """Returns ``(encoded, format, height, width, landmarks)`` as they will be stored."""
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -109,6 +120,7 @@ class _Encoder:
             raise _Rejected(f"cannot read file: {e.strerror or e}") from None
         if not data:
             raise _Rejected("empty file (0 bytes)")
+        reencode = self.image_size is not None
         try:
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
@@ -116,7 +128,7 @@ class _Encoder:
                     raise _Rejected(f"implausible size {w}x{h} (each side must be {MIN_SIDE}..{MAX_SIDE} px)")
                 im.load()
                 fmt = _KEEP_FORMATS.get(im.format) if im.mode in _KEEP_MODES else None
-                pixels = None if (fmt and self.image_size is None) else np.asarray(im.convert("RGB"))
+                pixels = np.asarray(im.convert("RGB")) if (reencode or fmt is None) else None
         except UnidentifiedImageError:
             raise _Rejected("not an image (PIL cannot identify the format)") from None
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
@@ -126,10 +138,16 @@ class _Encoder:
                 tf.io.decode_image(data, channels=3, expand_animations=False)
             except tf.errors.OpError as e:
                 raise _Rejected(f"TensorFlow cannot decode: {e.message.splitlines()[0]}") from None
-            return data, fmt, h, w, (h, w)
+            return data, fmt, h, w, landmarks
+        if self._encode_aligned is not None:
+            encoded, moved = self._encode_aligned(tf.constant(pixels), tf.constant(landmarks, tf.float32))
+            return encoded.numpy(), "jpeg", self.image_size[0], self.image_size[1], moved.numpy()
         encoded = self._encode(tf.constant(pixels)).numpy()
-        stored = self.image_size or (h, w)
-        return encoded, "jpeg", stored[0], stored[1], (h, w)
+        if self.image_size is None:
+            return encoded, "jpeg", h, w, landmarks
+        if landmarks is not None:
+            landmarks = fit_landmarks(landmarks, (h, w), self.image_size)
+        return encoded, "jpeg", self.image_size[0], self.image_size[1], landmarks
 
 
 def _example(record: FaceRecord, label_space: LabelSpace, encoded: bytes, fmt: str, h: int, w: int,
@@ -160,7 +178,7 @@ def _example(record: FaceRecord, label_space: LabelSpace, encoded: bytes, fmt: s
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def _fingerprint(entries: list[FaceRecord], label_space: LabelSpace, image_size) -> str:
+def _fingerprint(entries: list[FaceRecord], label_space: LabelSpace, image_size, align: bool) -> str:
     """Hash of everything a shard's bytes depend on, so a resumed run never reuses a stale shard."""
     items = []
     for r in entries:
@@ -171,7 +189,7 @@ def _fingerprint(entries: list[FaceRecord], label_space: LabelSpace, image_size)
             stat = None
         items.append([r.image, r.source, stat, sorted(r.labels.items()), r.identity,
                       None if r.landmarks is None else np.asarray(r.landmarks, np.float32).ravel().tolist()])
-    blob = json.dumps([SCHEMA_VERSION, label_space.to_dict(), image_size, items], default=int)
+    blob = json.dumps([SCHEMA_VERSION, label_space.to_dict(), image_size, align, items], default=int)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -205,8 +223,8 @@ def _write_rejects(out_dir: str, rejects: list[list[str]]):
     _write_atomic(os.path.join(out_dir, REJECTS), buf.getvalue())
 
 
-def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, shards=4,
-            image_size=None, max_reject_fraction: float = 0.05, progress: bool = True,
+def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, shards=8,
+            image_size=None, align: bool = False, max_reject_fraction: float = 0.05, progress: bool = True,
             on_shard_written: Callable[[str], None] | None = None) -> dict:
     """Writes records as sharded TFRecords plus ``manifest.json`` and ``rejects.csv``.
 
@@ -221,6 +239,8 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
         shards: shards per split (int, or a mapping split -> int); capped at the split's size.
         image_size: None to keep the original encoded bytes, or ``(height, width)`` to store
             ``fit_to_input`` output re-encoded as JPEG quality 95 (landmarks are moved to match).
+        align: warp each face so its landmarks match ``facezoo.data.align.FACE_TEMPLATE`` at
+            ``image_size`` (required then; every record needs landmarks).
         max_reject_fraction: largest share of undecodable images tolerated before giving up.
         progress: show a tqdm progress bar.
         on_shard_written: called with each shard's path once it is complete (for logging; a
@@ -239,6 +259,15 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
     _check_labels(records, label_space)
     if image_size is not None:
         image_size = [int(image_size[0]), int(image_size[1])]
+    if align:
+        if image_size is None:
+            raise ValueError("convert: align=True needs image_size, the size of the aligned faces")
+        missing = [r.source or r.image for r in records if r.landmarks is None]
+        if len(missing) == len(records):
+            raise ValueError("convert: cannot align, this data set has no landmarks")
+        if missing:
+            raise ValueError(f"convert: cannot align, {len(missing)} of {len(records)} records have no "
+                             f"landmarks (first: {missing[0]})")
     out_dir = os.path.abspath(os.fspath(out_dir))
     os.makedirs(out_dir, exist_ok=True)
 
@@ -247,7 +276,7 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
         splits.setdefault(r.split, []).append(r)
     splits = dict(sorted(splits.items()))
     counts = _shard_counts(shards, splits)
-    encoder = _Encoder(image_size)
+    encoder = _Encoder(image_size, align)
     allowed = max_reject_fraction * len(records)
     rejects: list[list[str]] = []
     manifest_splits = {}
@@ -260,10 +289,10 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
                 entries = items[k::n]
                 name = shard_name(split, k, n)
                 path = os.path.join(out_dir, name)
-                fingerprint = _fingerprint(entries, label_space, image_size)
+                fingerprint = _fingerprint(entries, label_space, image_size, align)
                 done = _finished_shard(path, fingerprint)
                 if done is None:
-                    done = _write_shard(path, entries, label_space, encoder, image_size, fingerprint, bar)
+                    done = _write_shard(path, entries, label_space, encoder, fingerprint, bar)
                     if on_shard_written is not None:
                         on_shard_written(path)
                 else:
@@ -285,6 +314,7 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
         "schema_version": SCHEMA_VERSION,
         "label_space": label_space.to_dict(),
         "image_size": image_size,
+        "aligned": bool(align),
         "landmarks": any(r.landmarks is not None for r in records),
         "splits": manifest_splits,
         "rejects": len(rejects),
@@ -293,20 +323,17 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
     return manifest
 
 
-def _write_shard(path, entries, label_space, encoder, image_size, fingerprint, bar) -> dict:
+def _write_shard(path, entries, label_space, encoder, fingerprint, bar) -> dict:
     """Writes one shard to a temporary name, renames it into place and records its ``.done``."""
     tmp = path + ".partial"
     rejects, written = [], 0
     with tf.io.TFRecordWriter(tmp) as writer:
         for r in entries:
             try:
-                encoded, fmt, h, w, original_hw = encoder(r.image)
+                encoded, fmt, h, w, landmarks = encoder(r.image, r.landmarks)
             except _Rejected as e:
                 rejects.append([r.source or r.image, str(e)])
             else:
-                landmarks = r.landmarks
-                if landmarks is not None and image_size is not None:
-                    landmarks = fit_landmarks(landmarks, original_hw, image_size)
                 writer.write(_example(r, label_space, encoded, fmt, h, w, landmarks))
                 written += 1
             bar.update(1)

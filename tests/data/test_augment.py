@@ -2,7 +2,10 @@
 import numpy as np
 import tensorflow as tf
 
-from facezoo.data.augment import DEFAULT_AUGMENT, color_jitter, make_augment, random_affine, random_flip
+import pytest
+
+from facezoo.data.augment import (DEFAULT_AUGMENT, color_jitter, gaussian_blur, grid_mask, make_augment,
+                                  motion_blur, random_affine, random_flip, unsharp)
 
 LANDMARKS = np.array([[12, 14], [27, 13], [20, 22], [14, 30], [26, 31]], np.float32)
 
@@ -62,3 +65,41 @@ def test_color_jitter_and_augmenter_in_dataset():
         assert x.shape == (20, 18, 3) and x.dtype == tf.float32 and lm.shape == (5, 2)
     a = augment(image, seed=tf.constant([1, 2]))[0].numpy()
     np.testing.assert_array_equal(a, augment(image, seed=tf.constant([1, 2]))[0].numpy())
+
+
+def test_grid_mask_keeps_requested_ratio():
+    image = np.full((112, 112, 3), 200, np.uint8)
+    kept = [np.mean(grid_mask(image, keep_ratio=0.6, seed=[i, 7]).numpy()[..., 0] > 0) for i in range(40)]
+    assert abs(np.mean(kept) - 0.6) < 0.05
+    assert min(kept) < max(kept)  # random unit size and offset
+
+
+def test_blurs_and_sharpening_keep_shape_and_mean():
+    image = np.random.default_rng(1).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    for op in (gaussian_blur, motion_blur, unsharp):
+        out = op(image, seed=[2, 3]).numpy()
+        assert out.shape == image.shape and 0 <= out.min() and out.max() <= 255
+        assert not np.allclose(out, image)
+        assert abs(out.mean() - image.mean()) < 6
+    smooth = gaussian_blur(image, sigma=(1.0, 1.5), seed=[2, 3]).numpy()
+    assert smooth.std() < image.std()
+
+
+def test_augmenter_all_ops_and_grid_schedule():
+    config = {**DEFAULT_AUGMENT, "gaussian_blur": {"probability": 0.5}, "motion_blur": {"probability": 0.5},
+              "unsharp": {"probability": 0.5},
+              "grid_mask": {"probability": 0.6, "final_probability": 0.8, "schedule_steps": 100}}
+    augment = make_augment(config)
+    assert list(augment.config) == ["flip", "affine", "color", "gaussian_blur", "motion_blur", "unsharp", "grid_mask"]
+    assert np.isclose(augment.grid_mask_probability.numpy(), 0.6)
+    augment.set_step(50)
+    assert np.isclose(augment.grid_mask_probability.numpy(), 0.7)
+    augment.set_step(1000)
+    assert np.isclose(augment.grid_mask_probability.numpy(), 0.8)
+    image = np.full((32, 32, 3), 150, np.uint8)
+    out, lm, _ = augment(image, LANDMARKS * 0.5, seed=tf.constant([4, 5]))
+    assert out.shape == (32, 32, 3) and lm.shape == (5, 2)
+    with pytest.raises(ValueError, match="unknown ops"):
+        make_augment({"cutout": {}})
+    with pytest.raises(ValueError, match="has no option"):
+        make_augment({"flip": {"p": 0.5}})

@@ -1,0 +1,40 @@
+"""``facezoo data convert`` through its argparse parser."""
+import argparse
+import json
+
+import pytest
+
+from facezoo.data import cli
+
+
+def _run(*argv):
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", "convert", *argv])
+    return args.func(args)
+
+
+def test_convert_with_val_split_and_resize(celeba_layout, tmp_path, capsys):
+    root, _, _ = celeba_layout(n=12, partitions=(0, 0, 0, 2))
+    assert _run("celeba", "--root", str(root), "--out", str(tmp_path / "out"), "--shards", "2",
+                "--image-size", "20x16", "--val-percent", "50", "--no-progress") == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["image_size"] == [20, 16]
+    assert set(manifest["splits"]) == {"train", "val", "test"}
+    assert manifest["splits"]["test"]["count"] == 3
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_user_errors_are_clear(celeba_layout, utk_layout, tmp_path):
+    root, _, _ = celeba_layout(n=6, landmarks=False)
+    with pytest.raises(ValueError, match="--align needs --image-size"):
+        _run("celeba", "--root", str(root), "--out", str(tmp_path / "o"), "--align")
+    with pytest.raises(ValueError, match="this data set .* has no landmarks"):
+        _run("celeba", "--root", str(root), "--out", str(tmp_path / "o"), "--align", "--image-size", "16")
+    with pytest.raises(ValueError, match="already has a val split"):
+        _run("celeba", "--root", str(root), "--out", str(tmp_path / "o"), "--val-percent", "10")
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        _run("utkface", "--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"))
+    with pytest.raises(SystemExit):
+        _run("celeba", "--root", str(root), "--out", str(tmp_path / "o"), "--image-size", "3x")
+    assert cli.parse_image_size("112") == (112, 112) and cli.parse_image_size("218x178") == (218, 178)
