@@ -34,7 +34,7 @@ def _from_pil(img, name):
     from PIL import Image
     try:
         img.load()
-    except (OSError, SyntaxError) as e:
+    except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{name}: image data is truncated or corrupt ({e})") from None
     if img.mode != "RGB":
         img = img.convert("RGB")
@@ -53,6 +53,10 @@ def _decode(data: bytes, name):
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (unrecognised format; expected JPEG, PNG, BMP, GIF or WebP)") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{name}: image is absurdly large ({e})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{name}: image data is truncated or corrupt ({e})") from None
     return _from_pil(img, name)
 
 

@@ -150,3 +150,25 @@ def backbone_weights_path(name: str, model_name: str) -> str:
     raise ValueError(f"{model_name}: weights={name!r} is neither an existing file nor a registered "
                      f"pretrained name; no pretrained backbone weights are registered yet (use "
                      f"weights=None or a file path). Shipped whole models: {list_models() or 'none'}")
+
+
+def package_model(keras_path: str, out_dir: str, card: ModelCard, extra_files=()) -> ModelCard:
+    """Writes a shippable model folder: ``model.keras``, ``card.json`` (with sha256 and size) and extras.
+
+    The model is re-saved from ``keras_path`` (so the file holds exactly what ``load`` will read)
+    and loaded back once with ``safe_mode=True`` to prove it loads.
+    """
+    import shutil
+    os.makedirs(out_dir, exist_ok=True)
+    target = os.path.join(out_dir, MODEL_FILE)
+    tmp = os.path.join(out_dir, "model.tmp.keras")
+    load_keras(keras_path).save(tmp)
+    load_keras(tmp)
+    os.replace(tmp, target)
+    for f in extra_files:
+        shutil.copyfile(f, os.path.join(out_dir, os.path.basename(f)))
+    card.sha256 = sha256_of(target)
+    card.size_bytes = os.path.getsize(target)
+    card.files = {MODEL_FILE: card.sha256, **{os.path.basename(f): sha256_of(f) for f in extra_files}}
+    card.to_json(os.path.join(out_dir, CARD_FILE))
+    return card

@@ -1,0 +1,55 @@
+"""Test helpers shared across test modules: tiny models, packaged model folders, data paths."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from facezoo import attributes as A
+from facezoo.models.dmtl import DmtlConfig, HeadSpec, dmtl
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_ROOT = os.environ.get("FACEZOO_DATA", os.path.join(REPO, "..", "shared", "data"))
+
+
+def data_dir(name: str) -> str | None:
+    """``../shared/data/<name>`` if present, else None (tests then skip)."""
+    path = os.path.join(DATA_ROOT, name)
+    return path if os.path.isdir(path) else None
+
+
+def tiny_config(datasets=None, input_size=(40, 32), **kwargs) -> DmtlConfig:
+    """A DMTL config small enough for unit tests (ResNet-18 at width 0.125)."""
+    datasets = datasets or {
+        "celeba": A.CELEBA_40,
+        "utkface": [HeadSpec(A.UTKFACE["age"], tolerance=5), A.UTKFACE["gender"], A.UTKFACE["race"]],
+    }
+    return DmtlConfig(backbone="resnet18", input_size=input_size, width=0.125, datasets=datasets,
+                      branch_units=16, local_channels=4, **kwargs)
+
+
+def tiny_model(**kwargs):
+    return dmtl(tiny_config(**kwargs))
+
+
+def random_images(n, size=(40, 32), seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1, 1, (n, *size, 3)).astype("float32")
+
+
+def package_tiny(out_dir, name="tiny_model", datasets=None, input_size=(40, 32)):
+    """A packaged (model.keras + card.json) tiny model in ``out_dir``; returns its card."""
+    from facezoo import zoo
+    model = tiny_model(datasets=datasets, input_size=input_size)
+    src = os.path.join(out_dir, "src.keras")
+    model.save(src)
+    card = zoo.ModelCard(
+        name=name, task="test", description="tiny random model for tests",
+        architecture={"backbone": "resnet18", "width": 0.125}, input_size=list(input_size),
+        preprocessing={}, label_spaces=[], training_data={"dataset": "celeba"}, split="none",
+        license="test only", headline="mean_accuracy",
+        metrics={"val": {"celeba": {"mean_accuracy": 0.5}}})
+    folder = os.path.join(out_dir, name)
+    zoo.package_model(src, folder, card)
+    os.remove(src)
+    return folder, card
