@@ -1,4 +1,4 @@
-"""The ``facezoo`` command: ``list``, ``info``, ``predict``, ``evaluate``, ``data convert``.
+"""The ``facezoo`` command: ``list``, ``info``, ``predict``, ``demo``, ``evaluate``, ``data convert``.
 
 User errors (a missing file, an unknown model, a malformed label file) print one clear line on
 stderr and exit with status 2; they never show a traceback.
@@ -102,6 +102,24 @@ def _summary_line(result) -> str:
     return f"{result['input']}: {', '.join(parts) or '(no confident attribute)'}"
 
 
+def cmd_demo(args) -> int:
+    import facezoo
+    names = [args.model] if args.model else facezoo.list_models()
+    if not names:
+        print("facezoo demo: no shipped models are installed", file=sys.stderr)
+        return 1
+    image = facezoo.sample_image()
+    print(f"bundled sample: {image} (NASA portrait, public domain)")
+    for name in names:
+        model = facezoo.load(name)
+        result = model.predict(image)
+        print(f"\n{name} ({model.card.task}):")
+        print("  " + _summary_line(result).split(": ", 1)[1])
+        if args.verbose:
+            print(json.dumps(result["attributes"], indent=1))
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from facezoo.evaluate import evaluate, format_table
     report = evaluate(args.model, args.data_dir, dataset=args.dataset, split=args.split,
@@ -135,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jsonl", action="store_true", help="print one JSON object per image instead of a summary")
     s.add_argument("--batch-size", type=int, default=32)
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("demo", help="run the shipped models on the bundled sample photo")
+    s.add_argument("--model", help="only this model (default: every shipped model)")
+    s.add_argument("-v", "--verbose", action="store_true", help="also print every attribute as JSON")
+    s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("evaluate", help="metrics of a model on a labelled split (table, JSON, plots)")
     s.add_argument("model", help="registered model name or a .keras file")

@@ -25,15 +25,19 @@ from facezoo.train.trainer import evaluate_outputs
 SPLIT_SALT = "facezoo-val"
 
 
-def resolve_model(model: str):
-    """``(keras model, card or None, file path)`` for a registered name or a ``.keras`` path."""
+def resolve_model(model: str, directory: str | None = None):
+    """``(keras model, card or None, file path)`` for a registered name or a ``.keras`` path.
+
+    ``directory`` overrides where a named model's folder is (a packaged folder not yet installed).
+    """
     from facezoo import zoo
-    if model.endswith(".keras") or os.path.isfile(model):
-        if not os.path.isfile(model):
-            raise FileNotFoundError(f"model file {model} does not exist")
-        return zoo.load_keras(model), None, model
-    card = zoo.model_card(model)
-    directory = os.path.join(zoo.EXPORTED_DIR, model)
+    if directory is None:
+        if model.endswith(".keras") or os.path.isfile(model):
+            if not os.path.isfile(model):
+                raise FileNotFoundError(f"model file {model} does not exist")
+            return zoo.load_keras(model), None, model
+        directory = zoo.model_dir(model)
+    card = zoo.ModelCard.from_json(os.path.join(directory, zoo.CARD_FILE))
     path = zoo.verified_path(directory, card)
     return zoo.load_keras(path), card, path
 
@@ -68,13 +72,14 @@ def batch1_latency_ms(model, input_size, runs: int = 50) -> float:
 
 def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: str = "val",
              val_percent: int | None = None, out: str | None = None, batch_size: int = 128,
-             max_misclassified: int = 20, plots: bool = True, latency: bool = True) -> dict:
+             max_misclassified: int = 20, plots: bool = True, latency: bool = True,
+             directory: str | None = None) -> dict:
     """Evaluates ``model`` on one labelled split; see the module docstring. Returns the metrics dict."""
     from facezoo.data import READERS
     from facezoo.data.pipeline import from_records, pipeline
     from facezoo.data.tfrecord import read_manifest
 
-    keras_model, card, path = resolve_model(model)
+    keras_model, card, path = resolve_model(model, directory)
     cfg = keras_model.dmtl_config
     names = [d.name for d in cfg.datasets]
     dataset = dataset or (card.training_data.get("dataset") if card else None) or names[0]

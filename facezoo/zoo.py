@@ -95,7 +95,8 @@ def list_models(pattern: str = "*") -> list[str]:
     return [n for n in names if fnmatch.fnmatch(n, pattern)]
 
 
-def _model_dir(name: str) -> str:
+def model_dir(name: str) -> str:
+    """Folder of a shipped model; an unknown name gets an error listing close matches."""
     if name not in list_models():
         close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -105,7 +106,7 @@ def _model_dir(name: str) -> str:
 
 def model_card(name: str) -> ModelCard:
     """The card of a shipped model."""
-    return ModelCard.from_json(os.path.join(_model_dir(name), CARD_FILE))
+    return ModelCard.from_json(os.path.join(model_dir(name), CARD_FILE))
 
 
 def verified_path(directory: str, card: ModelCard) -> str:
@@ -140,7 +141,7 @@ def load(name: str, *, directory: str | None = None):
         directory: load from this folder (``model.keras`` + ``card.json``) instead of the package.
     """
     from facezoo.predict import FaceModel
-    directory = directory or _model_dir(name)
+    directory = directory or model_dir(name)
     card = ModelCard.from_json(os.path.join(directory, CARD_FILE))
     return FaceModel(load_keras(verified_path(directory, card)), card)
 
@@ -172,3 +173,8 @@ def package_model(keras_path: str, out_dir: str, card: ModelCard, extra_files=()
     card.files = {MODEL_FILE: card.sha256, **{os.path.basename(f): sha256_of(f) for f in extra_files}}
     card.to_json(os.path.join(out_dir, CARD_FILE))
     return card
+
+
+def sample_image() -> str:
+    """Path of the bundled public-domain face photo (NASA astronaut portrait, see sample/README.md)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample", "astronaut.jpg")

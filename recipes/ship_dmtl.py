@@ -1,0 +1,100 @@
+"""Package a trained DMTL run as a shipped model: ``exported/<name>/`` with model, card and plots.
+
+Steps: re-save the run's ``best.keras`` into ``exported/<name>/model.keras`` (verified to load with
+``safe_mode=True``), write the card (architecture, FLOPs, input spec, label space, data, split rule,
+licence, sha256), then run the evaluator (``facezoo evaluate <name> --data-dir ...``) on the
+validation split and record its summary, the exact command and the plots on the card.
+
+Example:
+    python recipes/ship_dmtl.py --run runs/dmtl_celeba --name dmtl_celeba --dataset celeba
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+LICENSES = {
+    "celeba": ("CelebA (Liu et al., ICCV 2015, MMLAB CUHK): NON-COMMERCIAL RESEARCH USE ONLY. The CelebA "
+               "agreement forbids commercial use; these weights are derived from CelebA images and inherit "
+               "that restriction. Do not use them commercially."),
+    "utkface": ("UTKFace (Zhang, Song, Qi, CVPR 2017): NON-COMMERCIAL RESEARCH PURPOSES ONLY; image copyright "
+                "stays with the owners. These weights are derived from UTKFace images and inherit that "
+                "restriction. Do not use them commercially."),
+}
+DESCRIPTIONS = {
+    "celeba": "DMTL (shared ResNet-18 trunk, holistic/local category branches, one head per attribute, "
+              "self-evaluation heads) predicting CelebA's 40 binary face attributes from an aligned face crop.",
+    "utkface": "DMTL (shared ResNet-18 trunk, holistic nominal + ordinal branches, self-evaluation heads): "
+               "apparent age (CORAL ordinal head over 0-100 years, decoded to the expected value), gender "
+               "and race (UTKFace's 5 groups) from a face crop.",
+}
+HEADLINES = {"celeba": "mean_accuracy", "utkface": "age_mae"}
+SOURCES = {"celeba": "celeba/SOURCE.md (8,063 aligned 89x109 images, 4,369 identities)",
+           "utkface": "utkface/SOURCE.md (11,000 aligned & cropped 200x200 images)"}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run folder of recipes/train_dmtl.py")
+    p.add_argument("--name", required=True, help="registry name, e.g. dmtl_celeba")
+    p.add_argument("--dataset", required=True, choices=sorted(LICENSES))
+    p.add_argument("--data-dir", help="data set root for the evaluation (default: ../shared/data/<dataset>)")
+    p.add_argument("--exported", default=os.path.join(os.path.dirname(__file__), "..", "exported"))
+    args = p.parse_args(argv)
+
+    from facezoo import zoo
+    from facezoo.evaluate import SPLIT_SALT, evaluate
+    from facezoo.models.flops import count_macs
+    from facezoo.preprocess import PREPROCESSING
+    from facezoo.train.experiment import DATASETS, DEFAULT_DATA_ROOT
+
+    with open(os.path.join(args.run, "run.json")) as f:
+        run = json.load(f)
+    with open(os.path.join(args.run, "eval.json")) as f:
+        best_epoch = json.load(f).get("best_epoch")
+    model = zoo.load_keras(os.path.join(args.run, "best.keras"))
+    cfg = model.dmtl_config
+    data_dir = args.data_dir or os.path.join(DEFAULT_DATA_ROOT, args.dataset)
+    rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))
+    train_cmd = (f"python recipes/train_dmtl.py --dataset {args.dataset} --epochs {run['epochs']} "
+                 f"--input-size {run['input_size'][0]}x{run['input_size'][1]} --width {run['width']} "
+                 f"--batch-size {run['batch_size']} --lr {run['learning_rate']} "
+                 f"--weight-decay {run['weight_decay']} --seed {run['seed']} --out runs/{args.name}")
+    eval_cmd = f"facezoo evaluate {args.name} --data-dir {rel_data}"
+    card = zoo.ModelCard(
+        name=args.name, task=f"face attributes ({args.dataset})", description=DESCRIPTIONS[args.dataset],
+        architecture={"family": "DMTL", "backbone": cfg.backbone, "width": cfg.width,
+                      "params": int(model.count_params()), "flops": 2 * count_macs(model),
+                      "config": cfg.to_dict()},
+        input_size=list(cfg.input_size), preprocessing=PREPROCESSING,
+        label_spaces=[DATASETS[args.dataset].label_space.to_dict()],
+        training_data={"dataset": args.dataset, "source": SOURCES[args.dataset],
+                       "val_percent": run["val_percent"], "split_salt": SPLIT_SALT,
+                       "epochs": run["epochs"], "best_epoch": best_epoch,
+                       "selection": "best epoch by the validation score (the only use of the validation split)"},
+        split=DATASETS[args.dataset].split_rule, license=LICENSES[args.dataset],
+        train_command=train_cmd, evaluate_command=eval_cmd, headline=HEADLINES[args.dataset],
+        abstain_below=0.5,
+        notes="Decision threshold 0.5 for every binary attribute (not tuned). A head abstains when its "
+              "self-evaluation confidence is below abstain_below.")
+    out = os.path.join(args.exported, args.name)
+    extra = [os.path.join(args.run, "curves.png")]
+    card = zoo.package_model(os.path.join(args.run, "best.keras"), out, card, extra_files=extra)
+
+    eval_dir = os.path.join(args.run, "evaluation")
+    report = evaluate(args.name, data_dir, dataset=args.dataset, out=eval_dir, max_misclassified=0,
+                      directory=out)
+    card.metrics = {"val": {args.dataset: report["summary"]}}
+    card.notes += (f" Measured by `{eval_cmd}` on {report['n_images']} validation images; "
+                   f"batch-1 latency {report['batch1_latency_ms']} ms (tf.function, 2-core CPU).")
+    for png in ("per_attribute.png", "confusion_gender.png", "confusion_race.png"):
+        if os.path.exists(os.path.join(eval_dir, png)):
+            shutil.copyfile(os.path.join(eval_dir, png), os.path.join(out, png))
+    card.to_json(os.path.join(out, zoo.CARD_FILE))
+    print(json.dumps(report["summary"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The models in exported/: installed with the package, checksum-verified, and really trained.
+
+Accuracy checks read a small validation sample from ../shared/data and skip when it is absent.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import facezoo
+from facezoo import zoo
+from tests.helpers import REPO, data_dir
+
+EXPECTED = ["dmtl_celeba", "dmtl_utkface"]
+
+
+def test_expected_models_are_shipped():
+    assert set(EXPECTED) <= set(facezoo.list_models())
+
+
+def test_installed_package_loads_every_model_from_any_directory(tmp_path):
+    """Runs in a fresh interpreter outside the repo, so the installed package is what is imported."""
+    code = ("import json, facezoo, facezoo.zoo as z\n"
+            "out = {}\n"
+            "for n in facezoo.list_models():\n"
+            "    m = facezoo.load(n)\n"
+            "    r = m.predict(facezoo.sample_image())\n"
+            "    out[n] = {'dir': z.model_dir(n), 'sha': m.card.sha256, 'attrs': len(r['attributes'])}\n"
+            "print(json.dumps(out))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(EXPECTED) <= set(out)
+    for name, info in out.items():
+        assert zoo.sha256_of(os.path.join(info["dir"], zoo.MODEL_FILE)) == info["sha"]
+        assert info["attrs"] > 0
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_card_is_complete_and_within_budget(name):
+    card = zoo.model_card(name)
+    assert card.size_bytes <= 15 * 1024 * 1024
+    assert "NON-COMMERCIAL" in card.license
+    assert card.evaluate_command.startswith(f"facezoo evaluate {name}")
+    assert card.metrics["val"] and card.split and card.train_command.startswith("python recipes/train_dmtl.py")
+    assert card.architecture["params"] > 0 and card.architecture["flops"] > 0
+    assert os.path.exists(os.path.join(zoo.model_dir(name), "curves.png"))
+
+
+def _evaluate_sample(name, dataset, limit):
+    from facezoo.evaluate import evaluate
+    path = data_dir(dataset)
+    if path is None:
+        pytest.skip(f"../shared/data/{dataset} is absent")
+    import facezoo.evaluate as ev
+    records = ev.evaluation_records
+    def first(*args, **kwargs):  # a small, fixed sample of the validation split
+        return records(*args, **kwargs)[:limit]
+    original, ev.evaluation_records = ev.evaluation_records, first
+    try:
+        return evaluate(name, path, latency=False)
+    finally:
+        ev.evaluation_records = original
+
+
+@pytest.mark.real_data
+def test_dmtl_celeba_beats_majority_baseline_on_real_faces():
+    report = _evaluate_sample("dmtl_celeba", "celeba", 300)
+    s = report["summary"]
+    assert report["n_images"] == 300
+    assert s["mean_accuracy"] >= s["mean_majority_baseline"] + 0.04, s
+    assert s["Male_accuracy"] >= 0.9 and s["Smiling_accuracy"] >= 0.8, s
+
+
+@pytest.mark.real_data
+def test_dmtl_utkface_far_above_baseline_on_real_faces():
+    report = _evaluate_sample("dmtl_utkface", "utkface", 300)
+    s = report["summary"]
+    heads = report["heads"]
+    assert s["gender_accuracy"] >= heads["utkface__gender"]["majority_baseline"] + 0.3, s
+    assert s["race_accuracy"] >= heads["utkface__race"]["majority_baseline"] + 0.2, s
+    assert s["age_mae"] <= 9.0, s
