@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -236,7 +237,9 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
         records: the reader's records (each with a ``split``).
         label_space: the attributes to store; every record label must belong to it.
         out_dir: output folder (created if needed).
-        shards: shards per split (int, or a mapping split -> int); capped at the split's size.
+        shards: shards per split (int, or a mapping split -> int, 1 for splits it does not name);
+            capped at the split's size. Shards of an earlier run with other counts are left in
+            place but are not in the manifest, which is what readers follow.
         image_size: None to keep the original encoded bytes, or ``(height, width)`` to store
             ``fit_to_input`` output re-encoded as JPEG quality 95 (landmarks are moved to match).
         align: warp each face so its landmarks match ``facezoo.data.align.FACE_TEMPLATE`` at
@@ -275,6 +278,10 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
     for r in records:
         splits.setdefault(r.split, []).append(r)
     splits = dict(sorted(splits.items()))
+    bad = [s for s in splits if not re.fullmatch(r"[A-Za-z0-9_.-]+", s)]
+    if bad:
+        raise ValueError(f"convert: split names become file names and may use only letters, digits, '_', '.', "
+                         f"'-'; got {bad}")
     counts = _shard_counts(shards, splits)
     encoder = _Encoder(image_size, align)
     allowed = max_reject_fraction * len(records)

@@ -121,6 +121,8 @@ def test_bad_labels_and_manifest(tmp_path, write_jpeg):
     write_jpeg(tmp_path / "a.jpg")
     with pytest.raises(DataFormatError, match="label 'Male' must be an int in 0..1, got 2"):
         convert([FaceRecord(str(tmp_path / "a.jpg"), {"Male": 2}, source="a.jpg")], CELEBA_40, tmp_path / "o")
+    with pytest.raises(ValueError, match="split names become file names"):
+        convert([FaceRecord(str(tmp_path / "a.jpg"), {}, split="../x", source="a.jpg")], CELEBA_40, tmp_path / "o")
     with pytest.raises(FileNotFoundError, match="data convert"):
         read_manifest(tmp_path)
     (tmp_path / MANIFEST).write_text(json.dumps({"schema_version": 99}))
