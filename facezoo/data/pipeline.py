@@ -9,8 +9,8 @@ Element format of every dataset built here: ``(images, labels, masks)`` with
 * ``masks`` dict attribute name -> float32 ``(B,)``: 1 where the label is known, 0 where not.
 
 Order of steps: shard files (shuffled when training) -> parallel interleaved reads -> parse
-(vectorised, 256 at a time) -> decode (3 channels; grayscale becomes RGB) -> ``fit_to_input`` -> uint8 -> ``cache`` -> shuffle
--> augment -> batch -> ``preprocess_input`` -> prefetch. Shuffling comes before augmentation
+(vectorised, 256 at a time) -> decode (3 channels; grayscale becomes RGB) -> ``fit_to_input``
+-> uint8 -> ``cache`` -> shuffle -> augment -> batch -> ``preprocess_input`` -> prefetch. Shuffling comes before augmentation
 (not after) so the shuffle buffer holds uint8 images, a quarter of the memory of float ones; the
 examples seen are distributed identically either way.
 
