@@ -33,7 +33,8 @@ BLOCKS = {
     "5a": (256, 160, 320, 32, 128, 128),
     "5b": (384, 192, 384, 48, 128, 128),
 }
-# block -> (name, kernel) of the stride-2 max pool that follows it (torchvision's kernels)
+# block -> (name, kernel) of the stride-2 max pool that follows it; torchvision's kernels (the paper's
+# Table 1 has 3×3 before 5a too: no parameters change)
 POOL_AFTER = {"3b": ("pool3", 3), "4e": ("pool4", 2)}
 BRANCH3_KERNEL = 3
 DROPOUT = 0.4  # the paper's 40 %; torchvision uses 0.2

@@ -1,15 +1,18 @@
 """Backbone builders by name, so configs can say ``backbone: resnet18``."""
 from __future__ import annotations
 
-from facezoo.models import alexnet, inception, resnet, vgg
+from facezoo.models.alexnet import alexnet
+from facezoo.models.inception import inception
+from facezoo.models.resnet import resnet18, resnet34, resnet50
+from facezoo.models.vgg import vgg16
 
 BACKBONES = {
-    "resnet18": resnet.resnet18,
-    "resnet34": resnet.resnet34,
-    "resnet50": resnet.resnet50,
-    "alexnet": alexnet.alexnet,
-    "inception": inception.inception,
-    "vgg16": vgg.vgg16,
+    "resnet18": resnet18,
+    "resnet34": resnet34,
+    "resnet50": resnet50,
+    "alexnet": alexnet,
+    "inception": inception,
+    "vgg16": vgg16,
 }
 
 
