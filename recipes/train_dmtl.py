@@ -12,10 +12,7 @@ import argparse
 import os
 import sys
 
-
-def parse_size(text):
-    parts = [int(p) for p in text.lower().split("x")]
-    return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+from facezoo.train.recipe_args import parse_size
 
 
 def main(argv=None):

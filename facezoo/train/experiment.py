@@ -23,11 +23,9 @@ from facezoo.data.records import identity_split
 from facezoo.data.tfrecord import convert, read_manifest
 from facezoo.models.dmtl import DmtlConfig, HeadSpec, dmtl
 from facezoo.train.inputs import for_model, mix
-from facezoo.train.strategy import choose_strategy, is_chief
+from facezoo.train.recipe_args import DEFAULT_DATA_ROOT
+from facezoo.train.strategy import choose_strategy, is_chief, worker_dir
 from facezoo.train.trainer import Trainer, TrainConfig, evaluate_outputs
-
-DEFAULT_DATA_ROOT = os.environ.get(
-    "FACEZOO_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +114,8 @@ def run_dmtl(names, *, data_dirs: dict, out: str, epochs: int, batch_size: int, 
 
     config = build_config(names, backbone=backbone, input_size=input_size, width=width,
                           activation=activation, dropout=dropout)
-    manifests = {n: prepare(n, data_dirs[n], os.path.join(out, "records"), input_size, val_percent)
+    # Each worker of a cluster converts into its own folder: conversions sharing one would collide.
+    manifests = {n: prepare(n, data_dirs[n], os.path.join(worker_dir(out), "records"), input_size, val_percent)
                  for n in names}
     aug = DEFAULT_AUGMENT if augment is None else augment
     train_sets, val_sets, n_train = {}, {}, 0
@@ -145,9 +144,7 @@ def run_dmtl(names, *, data_dirs: dict, out: str, epochs: int, batch_size: int, 
     if not is_chief():
         return {}
     from facezoo.train.plots import plot_history
-    from facezoo.zoo import load_keras
-    best = load_keras(os.path.join(out, "best.keras"))
-    trainer.model.set_weights(best.get_weights())
+    trainer.restore_best()
     result = {"summary": {}, "heads": {}}
     for n, ds in val_sets.items():
         outputs, labels, masks = trainer.predict_dataset(ds)

@@ -81,6 +81,11 @@ class EarlyStopping:
             self.best, self.wait = value, 0
             return False
         self.wait += 1
+        return self.stopped
+
+    @property
+    def stopped(self) -> bool:
+        """True once ``patience`` epochs passed without improvement (also after ``load``)."""
         return self.wait >= self.patience
 
     def state(self):

@@ -6,7 +6,16 @@ trains with its own loop — ``strategy.run`` inside a ``tf.function``, ``Gradie
 Fault tolerance is the loop's job too (``BackupAndRestore`` is a ``fit`` callback): a
 ``tf.train.CheckpointManager`` over model, optimizer, step and epoch is written at the end of
 every epoch (and every ``checkpoint_every_steps``), and a restarted process — or a whole restarted
-cluster — resumes from it, so no epoch is lost or repeated.
+cluster — resumes from it, so no epoch is lost or repeated. Every worker writes its own checkpoint
+(saving is collective under ``MultiWorkerMirroredStrategy``; non-chief copies go to
+``strategy.worker_dir``) and restores the chief's when it can see it (shared storage), its own
+otherwise; the loop state (history, best value, plateau and early-stopping counters) is written
+beside each checkpoint, so every worker resumes with the same learning rate and the same history.
+
+Keras creates BatchNorm moving statistics with aggregation ``NONE``: under a multi-replica strategy
+each replica updates its own copy from its own sub-batch and the copies drift apart. The trainer
+averages them over replicas before every validation and checkpoint, so all workers validate,
+checkpoint and export the same model.
 
 Per epoch the chief also validates, keeps the best model (``best.keras``), reduces the learning rate
 on plateaus, stops early, and appends to ``history.csv``/``history.json`` and TensorBoard.
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import importlib.util
 import json
 import math
@@ -92,16 +102,20 @@ class Trainer:
         val_data: optional ``{dataset_name: tf.data.Dataset}`` of validation batches (finite).
         score_fn: optional ``metrics dict -> float`` giving the ``score`` monitored by default.
         global_batch: the global batch size of ``train_data``.
+        on_epoch_begin: optional ``f(epoch, step)`` called on every worker before each epoch (epoch
+            counted from 0, ``step`` the global step), e.g. ``Augmenter.set_step`` to move an
+            augmentation schedule.
     """
 
     def __init__(self, model_fn, train_data, config: TrainConfig, out_dir, *, global_batch,
-                 strategy=None, val_data=None, score_fn=None):
+                 strategy=None, val_data=None, score_fn=None, on_epoch_begin=None):
         self.config = config
         self.out_dir = os.fspath(out_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.global_batch = int(global_batch)
         self.val_data = val_data or {}
         self.score_fn = score_fn
+        self.on_epoch_begin = on_epoch_begin
         self.chief = is_chief()
         self.write_dir = worker_dir(self.out_dir)
         os.makedirs(self.write_dir, exist_ok=True)
@@ -136,6 +150,7 @@ class Trainer:
         self.history: list[dict] = []
         self.best = None
         self._train_step = self._make_train_step()
+        self._sync_replicas = self._make_replica_sync()
         self._forward = tf.function(lambda x: self.model(x, training=False))
 
     # ----------------------------------------------------------------- set-up helpers
@@ -203,6 +218,26 @@ class Trainer:
 
         return train_step
 
+    def _make_replica_sync(self):
+        """A function averaging the model's float non-trainable variables over replicas (no-op on one)."""
+        variables = [v for v in self.model.non_trainable_variables if "float" in str(v.dtype)]
+        strategy = self.strategy
+        if strategy.num_replicas_in_sync == 1 or not variables:
+            return lambda: None
+
+        sizes = [int(np.prod(v.shape)) for v in variables]
+
+        @functools.partial(tf.function, autograph=False)
+        def sync():
+            # One all-reduce of all variables, flattened and concatenated.
+            local = strategy.run(lambda: tf.concat([tf.reshape(tf.cast(v.value, tf.float32), [-1])
+                                                    for v in variables], 0))
+            mean = strategy.reduce(tf.distribute.ReduceOp.MEAN, local, axis=None)
+            for v, part in zip(variables, tf.split(mean, sizes)):
+                v.assign(tf.cast(tf.reshape(part, v.shape), v.dtype))
+
+        return sync
+
     # ----------------------------------------------------------------- evaluation
     def predict_dataset(self, dataset):
         """Runs the model over a finite dataset; returns ``(outputs, labels, masks)`` numpy dicts."""
@@ -232,47 +267,124 @@ class Trainer:
 
     # ----------------------------------------------------------------- the loop
     def restore(self) -> bool:
-        """Restores the latest checkpoint (and the loop state beside it); True if one was found."""
-        path = self.manager.restore_or_initialize()
-        state_path = os.path.join(self.out_dir, "state.json")
-        if path is None:
-            return False
-        if os.path.exists(state_path):
-            with open(state_path) as f:
-                state = json.load(f)
-            if state.get("epoch") == int(self.epoch.numpy()):
+        """Restores the latest checkpoint and the loop state saved with it; True if one was found.
+
+        Every worker restores the chief's latest checkpoint when it can see it (a shared ``out_dir``),
+        else its own copy (hosts without shared storage). Under ``MultiWorkerMirroredStrategy`` the
+        workers then check that they all restored the same step.
+
+        Raises:
+            RuntimeError: workers restored different steps (give them one shared ``out_dir``).
+        """
+        path = self._latest_checkpoint()
+        if path is not None:
+            self.checkpoint.restore(path)
+            state = self._read_state(path)
+            if state is not None:
                 self.history = state["history"]
                 self.best = state["best"]
                 self.plateau.load(state["plateau"])
                 self.stopper.load(state["stopper"])
-        return True
+            elif int(self.epoch.numpy()) > 0 and self.chief:
+                print(f"warning: no loop state beside {path}; the history of epochs 1-{int(self.epoch.numpy())} "
+                      f"is not restored", flush=True)
+        self._check_workers_agree()
+        return path is not None
+
+    def _latest_checkpoint(self):
+        """Path of the newest checkpoint: the chief's if visible, else this worker's own, else None."""
+        for folder in (os.path.join(self.out_dir, "ckpt"), os.path.join(self.write_dir, "ckpt")):
+            path = tf.train.latest_checkpoint(folder)
+            if path is not None:
+                return path
+        return None
+
+    def _read_state(self, checkpoint_path):
+        """The loop state saved with a checkpoint (or, for runs of older versions, ``state.json``)."""
+        number = checkpoint_path.rsplit("-", 1)[-1]
+        candidates = [(os.path.join(os.path.dirname(checkpoint_path), f"state-{number}.json"), None),
+                      (os.path.join(self.out_dir, "state.json"), int(self.epoch.numpy()))]
+        for path, epoch in candidates:
+            if os.path.exists(path):
+                with open(path) as f:
+                    state = json.load(f)
+                if epoch is None or state.get("epoch") == epoch:
+                    return state
+        return None
+
+    def _check_workers_agree(self):
+        """Raises unless every worker of a multi-worker cluster holds the same step."""
+        if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return
+        local = int(self.step.numpy())
+        steps = self.strategy.gather(self.strategy.run(lambda: tf.constant([local], tf.int64)), axis=0)
+        steps = sorted(set(int(s) for s in steps.numpy()))
+        if len(steps) > 1:
+            raise RuntimeError(f"workers restored different checkpoints (steps {steps}); every worker must see "
+                               f"the chief's checkpoints: give all workers the same --out on shared storage")
+
+    def _loop_state(self) -> dict:
+        return {"epoch": int(self.epoch.numpy()), "step": int(self.step.numpy()), "history": self.history,
+                "best": self.best, "plateau": self.plateau.state(), "stopper": self.stopper.state(),
+                "config": self.config.to_dict()}
+
+    def save_checkpoint(self):
+        """Averages replica-local statistics, then saves a checkpoint and the loop state beside it.
+
+        Every worker must call this at the same step (saving is collective under
+        ``MultiWorkerMirroredStrategy``).
+        """
+        self._sync_replicas()
+        number = int(self.step.numpy())
+        folder = os.path.join(self.write_dir, "ckpt")
+        os.makedirs(folder, exist_ok=True)
+        # The state goes first: a checkpoint never exists without its state.
+        _atomic_write(os.path.join(folder, f"state-{number}.json"), json.dumps(self._loop_state(), indent=1))
+        self.manager.save(checkpoint_number=number)
+        kept = {f"state-{p.rsplit('-', 1)[-1]}.json" for p in self.manager.checkpoints}
+        for name in os.listdir(folder):
+            if name.startswith("state-") and name.endswith(".json") and name not in kept:
+                os.remove(os.path.join(folder, name))
+
+    def _set_learning_rate(self, epoch_float: float) -> float:
+        lr = self.base_lr * self.schedule(epoch_float) * self.plateau.current
+        for mult, opt in self.optimizers.items():
+            opt.learning_rate = lr * mult
+        return lr
 
     def fit(self, *, verbose=True) -> list[dict]:
-        """Trains until ``config.epochs`` (resuming where a previous run stopped); returns the history."""
+        """Trains until ``config.epochs`` (resuming where a previous run stopped); returns the history.
+
+        A run that stopped early stays stopped when run again.
+        """
         cfg = self.config
         resumed = self.restore()
         if resumed and verbose and self.chief:
-            print(f"resumed from {self.manager.latest_checkpoint} at epoch {int(self.epoch.numpy())}, "
+            print(f"resumed from {self._latest_checkpoint()} at epoch {int(self.epoch.numpy())}, "
                   f"step {int(self.step.numpy())}", flush=True)
         iterator = iter(self.train_data)
         # TensorBoard summaries when the tensorboard package is installed (extra "tensorboard").
         writer = (tf.summary.create_file_writer(os.path.join(self.write_dir, "tensorboard"))
                   if importlib.util.find_spec("tensorboard") else None)
-        start_epoch = int(self.epoch.numpy())
-        stopped = False
-        for epoch in range(start_epoch, cfg.epochs):
-            if stopped:
+        for epoch in range(int(self.epoch.numpy()), cfg.epochs):
+            if self.stopper.stopped:
                 break
             t0 = time.time()
+            if self.on_epoch_begin is not None:
+                self.on_epoch_begin(epoch, int(self.step.numpy()))
             step_in_epoch = int(self.step.numpy()) - epoch * cfg.steps_per_epoch
             bar = tqdm(total=cfg.steps_per_epoch, initial=step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        disable=not (verbose and self.chief), mininterval=5, dynamic_ncols=True)
+            lr = self._set_learning_rate(epoch + step_in_epoch / cfg.steps_per_epoch)
             losses = []
             for s in range(step_in_epoch, cfg.steps_per_epoch):
-                lr = self.base_lr * self.schedule(epoch + s / cfg.steps_per_epoch) * self.plateau.current
-                for mult, opt in self.optimizers.items():
-                    opt.learning_rate = lr * mult
-                loss = float(self._train_step(iterator))
+                lr = self._set_learning_rate(epoch + s / cfg.steps_per_epoch)
+                try:
+                    loss = float(self._train_step(iterator))
+                except tf.errors.OutOfRangeError:
+                    raise ValueError(f"train_data ran out at epoch {epoch + 1}, step {s}: it must repeat "
+                                     f"(.repeat()) and give at least one full global batch of "
+                                     f"{self.global_batch}") from None
                 if not math.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss} at epoch {epoch + 1}, step {s}; "
                                              f"lower the learning rate (now {lr:.2e})")
@@ -280,9 +392,12 @@ class Trainer:
                 self.step.assign_add(1)
                 bar.update(1)
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{lr:.1e}", refresh=False)
-                if cfg.checkpoint_every_steps and int(self.step.numpy()) % cfg.checkpoint_every_steps == 0:
-                    self.manager.save(checkpoint_number=int(self.step.numpy()))
+                # The last step of an epoch is checkpointed below, with the epoch's results.
+                if (cfg.checkpoint_every_steps and s + 1 < cfg.steps_per_epoch
+                        and int(self.step.numpy()) % cfg.checkpoint_every_steps == 0):
+                    self.save_checkpoint()
             bar.close()
+            self._sync_replicas()
             self.epoch.assign(epoch + 1)
             row = {"epoch": epoch + 1, "step": int(self.step.numpy()), "lr": lr,
                    "loss": float(np.mean(losses)) if losses else float("nan"),
@@ -297,9 +412,9 @@ class Trainer:
                     if self.chief:
                         _atomic_save_model(self.model, os.path.join(self.out_dir, "best.keras"))
                 self.plateau.update(monitored)
-                stopped = self.stopper.update(monitored)
+                self.stopper.update(monitored)
             self.history.append(row)
-            self.manager.save(checkpoint_number=int(self.step.numpy()))
+            self.save_checkpoint()
             if self.chief:
                 self._write_logs(writer, row)
                 if verbose:
@@ -310,11 +425,17 @@ class Trainer:
             _atomic_save_model(self.model, os.path.join(self.out_dir, "last.keras"))
         return self.history
 
+    def restore_best(self) -> bool:
+        """Loads the weights of ``best.keras`` (the best validated epoch) into the model; False if none exists."""
+        path = os.path.join(self.out_dir, "best.keras")
+        if not os.path.exists(path):
+            return False
+        from facezoo.zoo import load_keras
+        self.model.set_weights(load_keras(path).get_weights())
+        return True
+
     def _write_logs(self, writer, row):
-        state = {"epoch": row["epoch"], "history": self.history, "best": self.best,
-                 "plateau": self.plateau.state(), "stopper": self.stopper.state(),
-                 "config": self.config.to_dict()}
-        _atomic_write(os.path.join(self.out_dir, "state.json"), json.dumps(state, indent=1))
+        _atomic_write(os.path.join(self.out_dir, "state.json"), json.dumps(self._loop_state(), indent=1))
         keys = sorted({k for r in self.history for k in r})
         tmp = os.path.join(self.out_dir, "history.csv.tmp")
         with open(tmp, "w", newline="") as f:
