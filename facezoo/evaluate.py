@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from facezoo.models.dmtl import heads_of
-from facezoo.train.trainer import evaluate_outputs
+from facezoo.train.trainer import collect_outputs, evaluate_outputs
 
 SPLIT_SALT = "facezoo-val"
 
@@ -109,16 +109,7 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
     from facezoo.train.inputs import for_model
     ds = for_model(ds, dataset, cfg)
     forward = tf.function(lambda x: keras_model(x, training=False))
-    outs, labs, msks = {}, {}, {}
-    for images, labels, masks in ds:
-        for k, v in forward(images).items():
-            outs.setdefault(k, []).append(v.numpy())
-        for k, v in labels.items():
-            labs.setdefault(k, []).append(v.numpy())
-        for k, v in masks.items():
-            msks.setdefault(k, []).append(v.numpy())
-    cat = lambda d: {k: np.concatenate(v) for k, v in d.items()}  # noqa: E731
-    outs, labs, msks = cat(outs), cat(labs), cat(msks)
+    outs, labs, msks = collect_outputs(forward, ds)
     result = evaluate_outputs(cfg, outs, labs, msks, datasets=[dataset],
                               abstain_below=card.abstain_below if card else 0.5)
     summary = result["summary"][dataset]

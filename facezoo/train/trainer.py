@@ -241,17 +241,7 @@ class Trainer:
     # ----------------------------------------------------------------- evaluation
     def predict_dataset(self, dataset):
         """Runs the model over a finite dataset; returns ``(outputs, labels, masks)`` numpy dicts."""
-        outs, labs, msks = {}, {}, {}
-        for images, labels, masks in dataset:
-            o = self._forward(images)
-            for k, v in o.items():
-                outs.setdefault(k, []).append(v.numpy())
-            for k, v in labels.items():
-                labs.setdefault(k, []).append(v.numpy())
-            for k, v in masks.items():
-                msks.setdefault(k, []).append(v.numpy())
-        cat = lambda d: {k: np.concatenate(v) for k, v in d.items()}  # noqa: E731
-        return cat(outs), cat(labs), cat(msks)
+        return collect_outputs(self._forward, dataset)
 
     def validate(self) -> dict:
         """Metrics on every validation set, flattened as ``dataset/metric``, plus ``score``."""
@@ -449,6 +439,24 @@ class Trainer:
                     if isinstance(v, (int, float)) and k != "epoch":
                         tf.summary.scalar(k, v)
             writer.flush()
+
+
+def collect_outputs(forward, dataset):
+    """Runs ``forward`` over a finite ``(images, labels, masks)`` dataset.
+
+    Returns:
+        ``(outputs, labels, masks)``, each a dict of numpy arrays concatenated over batches.
+    """
+    outs, labs, msks = {}, {}, {}
+    for images, labels, masks in dataset:
+        for k, v in forward(images).items():
+            outs.setdefault(k, []).append(v.numpy())
+        for k, v in labels.items():
+            labs.setdefault(k, []).append(v.numpy())
+        for k, v in masks.items():
+            msks.setdefault(k, []).append(v.numpy())
+    cat = lambda d: {k: np.concatenate(v) for k, v in d.items()}  # noqa: E731
+    return cat(outs), cat(labs), cat(msks)
 
 
 def evaluate_outputs(model_or_config, outputs, labels, masks, datasets=None, abstain_below=0.5) -> dict:
