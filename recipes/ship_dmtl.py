@@ -5,8 +5,15 @@ Steps: re-save the run's ``best.keras`` into ``exported/<name>/model.keras`` (ve
 licence, sha256), then run the evaluator (``facezoo evaluate <name> --data-dir ...``) on the
 validation split and record its summary, the exact command and the plots on the card.
 
-Example:
+A run trained on several data sets through one trunk (``--dataset celeba+utkface``) ships one
+model per data set: the trunk plus that data set's branch, copied weight for weight (the shipped
+model's outputs equal the joint model's outputs for that data set). A run warm-started with
+``--init`` records the whole chain of training commands on the card, and the licences of every
+data set any stage was trained on.
+
+Examples:
     python recipes/ship_dmtl.py --run runs/dmtl_celeba --name dmtl_celeba --dataset celeba
+    python recipes/ship_dmtl.py --run runs/dmtl_joint --name dmtl_utkface --dataset utkface
 """
 import argparse
 import json
@@ -34,6 +41,31 @@ SOURCES = {"celeba": "celeba/SOURCE.md (8,063 aligned 89x109 images, 4,369 ident
            "utkface": "utkface/SOURCE.md (11,000 aligned & cropped 200x200 images)"}
 
 
+def run_chain(run_dir: str) -> list[dict]:
+    """The run's ``run.json`` preceded by those of the runs it was warm-started from (oldest first)."""
+    chain, seen = [], set()
+    while run_dir and os.path.realpath(run_dir) not in seen:
+        seen.add(os.path.realpath(run_dir))
+        with open(os.path.join(run_dir, "run.json")) as f:
+            run = json.load(f)
+        chain.insert(0, run)
+        run_dir = os.path.dirname(run["init"]) if run.get("init") else None
+    return chain
+
+
+def train_command(run: dict) -> str:
+    """The recipe command line that reproduces one run (paths relative to the repository)."""
+    out = f"runs/{os.path.basename(os.path.normpath(run['out']))}"
+    cmd = (f"python recipes/train_dmtl.py --dataset {'+'.join(run['names'])} --epochs {run['epochs']} "
+           f"--input-size {run['input_size'][0]}x{run['input_size'][1]} --width {run['width']} "
+           f"--batch-size {run['batch_size']} --lr {run['learning_rate']} "
+           f"--weight-decay {run['weight_decay']} --seed {run['seed']}")
+    if run.get("init"):
+        init = run["init"]
+        cmd += f" --init runs/{os.path.basename(os.path.dirname(init))}/{os.path.basename(init)}"
+    return cmd + f" --out {out}"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="run folder of recipes/train_dmtl.py")
@@ -49,40 +81,62 @@ def main(argv=None):
     from facezoo.preprocess import PREPROCESSING
     from facezoo.train.experiment import DATASETS, DEFAULT_DATA_ROOT
 
-    with open(os.path.join(args.run, "run.json")) as f:
-        run = json.load(f)
+    from facezoo.models.backbone import transfer_weights
+    from facezoo.models.dmtl import dmtl, select_dataset
+
+    chain = run_chain(args.run)
+    run = chain[-1]
+    trained_on = sorted({n for r in chain for n in r["names"]})
     with open(os.path.join(args.run, "eval.json")) as f:
         best_epoch = json.load(f).get("best_epoch")
-    model = zoo.load_keras(os.path.join(args.run, "best.keras"))
+    best = os.path.join(args.run, "best.keras")
+    model = zoo.load_keras(best)
+    if [d.name for d in model.dmtl_config.datasets] != [args.dataset]:
+        # One data set's branch of a joint model: the trunk and that branch, weight for weight.
+        single = dmtl(select_dataset(model.dmtl_config, [args.dataset]))
+        transfer_weights(model, single, require_all=True)
+        best = os.path.join(args.run, f"{args.name}.keras")
+        single.save(best)
+        model = single
     cfg = model.dmtl_config
     data_dir = args.data_dir or os.path.join(DEFAULT_DATA_ROOT, args.dataset)
     rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))
-    train_cmd = (f"python recipes/train_dmtl.py --dataset {args.dataset} --epochs {run['epochs']} "
-                 f"--input-size {run['input_size'][0]}x{run['input_size'][1]} --width {run['width']} "
-                 f"--batch-size {run['batch_size']} --lr {run['learning_rate']} "
-                 f"--weight-decay {run['weight_decay']} --seed {run['seed']} --out runs/{args.name}")
+    description = DESCRIPTIONS[args.dataset]
+    if trained_on != [args.dataset]:
+        description += (f" The trunk was trained on {' and '.join(trained_on)} (one branch per data set, thesis "
+                        f"§3.4); this model is that trunk with the {args.dataset} branch.")
+    train_cmd = " && ".join(train_command(r) for r in chain)
+    if len(run["names"]) > 1:
+        train_cmd += (f" && python recipes/ship_dmtl.py --run runs/{os.path.basename(os.path.normpath(args.run))}"
+                      f" --name {args.name} --dataset {args.dataset}")
     eval_cmd = f"facezoo evaluate {args.name} --data-dir {rel_data}"
     card = zoo.ModelCard(
-        name=args.name, task=f"face attributes ({args.dataset})", description=DESCRIPTIONS[args.dataset],
+        name=args.name, task=f"face attributes ({args.dataset})", description=description,
         architecture={"family": "DMTL", "backbone": cfg.backbone, "width": cfg.width,
                       "params": int(model.count_params()), "flops": 2 * count_macs(model),
                       "config": cfg.to_dict()},
         input_size=list(cfg.input_size), preprocessing=PREPROCESSING,
         label_spaces=[DATASETS[args.dataset].label_space.to_dict()],
         training_data={"dataset": args.dataset, "source": SOURCES[args.dataset],
+                       "trained_on": {n: SOURCES[n] for n in trained_on},
+                       "stages": [{"datasets": r["names"], "epochs": r["epochs"], "input_size": r["input_size"],
+                                   "learning_rate": r["learning_rate"], "init": bool(r.get("init"))}
+                                  for r in chain],
                        "val_percent": run["val_percent"], "split_salt": SPLIT_SALT,
                        "epochs": run["epochs"], "best_epoch": best_epoch,
-                       "selection": "best epoch by the validation score (the only use of the validation split)"},
-        split=DATASETS[args.dataset].split_rule, license=LICENSES[args.dataset],
+                       "selection": "best epoch of the last stage by the validation score (mean over the "
+                                    "data sets trained on; the only use of the validation splits)"},
+        split="; ".join(f"{n}: {DATASETS[n].split_rule}" for n in trained_on),
+        license=" ".join(LICENSES[n] for n in trained_on),
         train_command=train_cmd, evaluate_command=eval_cmd, headline=HEADLINES[args.dataset],
         abstain_below=0.5,
         notes="Decision threshold 0.5 for every binary attribute (not tuned). A head abstains when its "
               "self-evaluation confidence is below abstain_below.")
     out = os.path.join(args.exported, args.name)
     extra = [os.path.join(args.run, "curves.png")]
-    card = zoo.package_model(os.path.join(args.run, "best.keras"), out, card, extra_files=extra)
+    card = zoo.package_model(best, out, card, extra_files=extra)
 
-    eval_dir = os.path.join(args.run, "evaluation")
+    eval_dir = os.path.join(args.run, "evaluation", args.name)
     report = evaluate(args.name, data_dir, dataset=args.dataset, out=eval_dir, max_misclassified=0,
                       directory=out)
     card.metrics = {"val": {args.dataset: report["summary"]}}

@@ -7,6 +7,7 @@ last finished epoch.
 Examples:
     python recipes/train_dmtl.py --dataset celeba --epochs 2 --out runs/try
     python recipes/train_dmtl.py --dataset celeba+utkface --input-size 112x96
+    python recipes/train_dmtl.py --dataset celeba+utkface --init runs/dmtl_celeba/best.keras
 """
 import argparse
 import os
@@ -34,6 +35,8 @@ def main(argv=None):
     p.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow CPU threads (default: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", help="warm start from this .keras (e.g. runs/dmtl_celeba/best.keras): weights "
+                                  "with the same path and shape are copied")
     p.add_argument("--out", default="runs/dmtl", help="run folder (checkpoints, logs, best.keras)")
     args = p.parse_args(argv)
 
@@ -59,7 +62,7 @@ def main(argv=None):
                       input_size=args.input_size, width=args.width, backbone=args.backbone,
                       learning_rate=args.lr, weight_decay=args.weight_decay, dropout=args.dropout,
                       val_percent=args.val_percent, max_steps_per_epoch=args.max_steps_per_epoch,
-                      seed=args.seed)
+                      seed=args.seed, init=args.init)
     for n, s in result.get("summary", {}).items():
         print(n, {k: round(v, 4) for k, v in s.items() if "mean" in k or "mae" in k or k in
                   ("gender_accuracy", "race_accuracy")})

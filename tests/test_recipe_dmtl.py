@@ -53,3 +53,39 @@ def test_train_ship_load_predict_evaluate(celeba_layout, tmp_path):
     model = zoo.load("dmtl_tiny", directory=str(exported / "dmtl_tiny"))
     result = model.predict(zoo.sample_image())
     assert len(result["attributes"]) == 40
+
+
+@pytest.mark.slow
+def test_joint_run_warm_started_ships_one_branch_with_the_whole_chain(celeba_layout, utk_layout, tmp_path):
+    celeba_root, _names, _values = celeba_layout(n=24)
+    utk_root = utk_layout([f"{20 + i}_{i % 2}_{i % 5}_2017010{i % 10}.jpg.chip.jpg" for i in range(24)])
+    small = ["--input-size", "40x32", "--width", "0.125", "--batch-size", "8", "--max-steps-per-epoch", "2",
+             "--val-percent", "30", "--epochs", "1"]
+    first, joint = tmp_path / "first", tmp_path / "joint"
+    assert _run_script("train_dmtl.py", small + ["--dataset", "celeba", "--data-dir", str(celeba_root),
+                                                 "--out", str(first)]) == 0
+    assert _run_script("train_dmtl.py", small + [
+        "--dataset", "celeba+utkface", "--data-dir", f"celeba={celeba_root}", "--data-dir", f"utkface={utk_root}",
+        "--init", str(first / "best.keras"), "--out", str(joint)]) == 0
+
+    exported = tmp_path / "exported"
+    assert _run_script("ship_dmtl.py", ["--run", str(joint), "--name", "tiny_utk", "--dataset", "utkface",
+                                        "--data-dir", str(utk_root), "--exported", str(exported)]) == 0
+    card = zoo.ModelCard.from_json(exported / "tiny_utk" / "card.json")
+    stages = card.train_command.split(" && ")
+    assert stages[0].startswith("python recipes/train_dmtl.py --dataset celeba ")
+    assert "--dataset celeba+utkface" in stages[1] and "--init runs/first/best.keras" in stages[1]
+    assert stages[2].startswith("python recipes/ship_dmtl.py --run runs/joint --name tiny_utk --dataset utkface")
+    assert "CelebA" in card.license and "UTKFace" in card.license
+    assert set(card.training_data["trained_on"]) == {"celeba", "utkface"}
+    assert set(card.metrics["val"]["utkface"]) >= {"age_mae", "gender_accuracy", "race_accuracy"}
+
+    # The shipped branch computes exactly what the joint model computes for UTKFace.
+    import numpy as np
+    shipped = zoo.load_keras(str(exported / "tiny_utk" / "model.keras"))
+    whole = zoo.load_keras(str(joint / "best.keras"))
+    x = np.random.default_rng(0).uniform(0, 255, (2, 40, 32, 3)).astype("float32")
+    a, b = shipped(x, training=False), whole(x, training=False)
+    assert set(a) == {k for k in b if k.startswith("utkface__")}
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], atol=1e-5)

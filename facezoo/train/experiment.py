@@ -94,8 +94,12 @@ def build_config(names, *, backbone="resnet18", input_size=(112, 112), width=0.5
 def run_dmtl(names, *, data_dirs: dict, out: str, epochs: int, batch_size: int, input_size, width: float,
              backbone: str = "resnet18", learning_rate: float = 2e-3, weight_decay: float = 5e-4,
              val_percent: int = 20, augment=None, activation="relu", dropout=0.3, max_steps_per_epoch=None,
-             early_stopping_patience: int = 0, seed: int = 0, verbose=True) -> dict:
+             early_stopping_patience: int = 0, seed: int = 0, init: str | None = None, verbose=True) -> dict:
     """Trains (or resumes) a DMTL model on one or several data sets; returns the final evaluation.
+
+    ``init`` warm-starts the model from a ``.keras`` file (e.g. another run's ``best.keras``): every
+    weight with the same path and shape is copied (the shared trunk, the branches of data sets both
+    models have); the rest starts from scratch. A resumed run restores its checkpoint over it.
 
     Writes into ``out``: ``records/`` (TFRecords), ``ckpt/`` (every epoch), ``best.keras``,
     ``last.keras``, ``history.csv``, ``state.json``, ``run.json`` (the arguments), ``eval.json``
@@ -138,7 +142,17 @@ def run_dmtl(names, *, data_dirs: dict, out: str, epochs: int, batch_size: int, 
     train_cfg = TrainConfig(epochs=epochs, steps_per_epoch=steps, learning_rate=learning_rate,
                             weight_decay=weight_decay, monitor="score",
                             early_stopping_patience=early_stopping_patience, seed=seed)
-    trainer = Trainer(lambda: dmtl(config), mix(train_sets, weights, seed=seed), train_cfg, out,
+    def build():
+        model = dmtl(config)
+        if init:
+            from facezoo.models.backbone import transfer_weights
+            report = transfer_weights(init, model)
+            if is_chief():
+                print(f"warm start from {init}: {len(report['copied'])} weights copied, "
+                      f"{len(report['missing'])} new, {len(report['mismatched'])} of another shape", flush=True)
+        return model
+
+    trainer = Trainer(build, mix(train_sets, weights, seed=seed), train_cfg, out,
                       global_batch=batch_size, strategy=strategy, val_data=val_sets, score_fn=score_fn)
     history = trainer.fit(verbose=verbose)
     if not is_chief():

@@ -64,6 +64,44 @@ def test_select_dataset_keeps_one_branch():
         select_dataset(tiny_config(), ["lfw"])
 
 
+def test_one_branch_extracted_from_a_joint_model_gives_the_joint_outputs():
+    from facezoo.models.backbone import transfer_weights
+    joint = tiny_model()
+    x = random_images(2)
+    joint_out = joint(x, training=False)
+    single = dmtl(select_dataset(joint.dmtl_config, ["utkface"]))
+    report = transfer_weights(joint, single, require_all=True)
+    assert len(report["copied"]) == len(single.weights) and not report["missing"]
+    out = single(x, training=False)
+    assert set(out) == {k for k in joint_out if k.startswith("utkface__")}
+    for k in out:
+        np.testing.assert_allclose(out[k], joint_out[k], atol=1e-5)
+
+
+def test_warm_start_copies_shared_weights_and_leaves_new_branch(tmp_path):
+    from facezoo.models.backbone import transfer_weights
+    one = dmtl(select_dataset(tiny_config(), ["celeba"]))
+    path = tmp_path / "celeba.keras"
+    one.save(path)
+    joint = tiny_model()
+    report = transfer_weights(path, joint)
+    assert report["missing"] and all(p.startswith("utkface") for p in report["missing"])
+    trunk = [w for w in joint.weights if not w.path.startswith(("celeba", "utkface"))]
+    assert trunk and all(w.path in report["copied"] for w in trunk)
+    src = {w.path: w for w in one.weights}
+    for w in trunk:
+        np.testing.assert_array_equal(np.asarray(w), np.asarray(src[w.path]))
+    with pytest.raises(ValueError, match="missing from the source"):
+        transfer_weights(path, tiny_model(), require_all=True)
+
+
+def test_warm_start_refuses_an_unrelated_model():
+    from facezoo.models.backbone import transfer_weights
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="zz")])
+    with pytest.raises(ValueError, match="no weight"):
+        transfer_weights(other, tiny_model())
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(heads=A.CELEBA_40, datasets={"x": A.UTKFACE}), "exactly one"),
     (dict(), "exactly one"),
