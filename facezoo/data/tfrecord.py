@@ -26,6 +26,7 @@ import io
 import json
 import os
 import re
+import threading
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -66,8 +67,34 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _partial(path: str) -> str:
+    """A temporary name for ``path`` private to this process and thread: conversions running at once
+    into one folder never write into each other's files (each renames its own complete copy)."""
+    return f"{path}.{os.getpid()}-{threading.get_ident()}.partial"
+
+
+def _remove_stale_partials(out_dir: str):
+    """Deletes temporary files left by conversions that were killed (their process is gone)."""
+    for name in os.listdir(out_dir):
+        if not name.endswith(".partial"):
+            continue
+        m = re.search(r"\.(\d+)-\d+\.partial$", name)
+        if m:
+            try:
+                os.kill(int(m.group(1)), 0)
+                continue  # a live conversion's file
+            except (ProcessLookupError, OverflowError):
+                pass  # no such process
+            except PermissionError:
+                continue  # alive, another user's
+        try:
+            os.remove(os.path.join(out_dir, name))
+        except FileNotFoundError:
+            pass
+
+
 def _write_atomic(path: str, text: str):
-    tmp = path + ".partial"
+    tmp = _partial(path)
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
     os.replace(tmp, path)
@@ -273,6 +300,7 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
                              f"landmarks (first: {missing[0]})")
     out_dir = os.path.abspath(os.fspath(out_dir))
     os.makedirs(out_dir, exist_ok=True)
+    _remove_stale_partials(out_dir)
 
     splits: dict[str, list[FaceRecord]] = {}
     for r in records:
@@ -332,18 +360,23 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
 
 def _write_shard(path, entries, label_space, encoder, fingerprint, bar) -> dict:
     """Writes one shard to a temporary name, renames it into place and records its ``.done``."""
-    tmp = path + ".partial"
+    tmp = _partial(path)
     rejects, written = [], 0
-    with tf.io.TFRecordWriter(tmp) as writer:
-        for r in entries:
-            try:
-                encoded, fmt, h, w, landmarks = encoder(r.image, r.landmarks)
-            except _Rejected as e:
-                rejects.append([r.source or r.image, str(e)])
-            else:
-                writer.write(_example(r, label_space, encoded, fmt, h, w, landmarks))
-                written += 1
-            bar.update(1)
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for r in entries:
+                try:
+                    encoded, fmt, h, w, landmarks = encoder(r.image, r.landmarks)
+                except _Rejected as e:
+                    rejects.append([r.source or r.image, str(e)])
+                else:
+                    writer.write(_example(r, label_space, encoded, fmt, h, w, landmarks))
+                    written += 1
+                bar.update(1)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     os.replace(tmp, path)
     done = {"fingerprint": fingerprint, "sha256": _sha256(path), "records": written, "rejects": rejects}
     _write_atomic(path + ".done", json.dumps(done, indent=2) + "\n")

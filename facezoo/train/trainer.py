@@ -116,6 +116,7 @@ class Trainer:
         self.val_data = val_data or {}
         self.score_fn = score_fn
         self.on_epoch_begin = on_epoch_begin
+        self._epoch_start_step = None  # global step at which the current epoch began (None: epoch * steps)
         self.chief = is_chief()
         self.write_dir = worker_dir(self.out_dir)
         os.makedirs(self.write_dir, exist_ok=True)
@@ -272,6 +273,7 @@ class Trainer:
             state = self._read_state(path)
             if state is not None:
                 self.history = state["history"]
+                self._epoch_start_step = state.get("epoch_start_step")
                 self.best = state["best"]
                 self.plateau.load(state["plateau"])
                 self.stopper.load(state["stopper"])
@@ -314,7 +316,8 @@ class Trainer:
                                f"the chief's checkpoints: give all workers the same --out on shared storage")
 
     def _loop_state(self) -> dict:
-        return {"epoch": int(self.epoch.numpy()), "step": int(self.step.numpy()), "history": self.history,
+        return {"epoch": int(self.epoch.numpy()), "step": int(self.step.numpy()),
+                "epoch_start_step": self._epoch_start_step, "history": self.history,
                 "best": self.best, "plateau": self.plateau.state(), "stopper": self.stopper.state(),
                 "config": self.config.to_dict()}
 
@@ -362,7 +365,11 @@ class Trainer:
             t0 = time.time()
             if self.on_epoch_begin is not None:
                 self.on_epoch_begin(epoch, int(self.step.numpy()))
-            step_in_epoch = int(self.step.numpy()) - epoch * cfg.steps_per_epoch
+            # Steps already done in this epoch: counted from where the epoch began (saved in the loop
+            # state), so a resumed run whose steps_per_epoch changed still finishes the epoch correctly.
+            start = self._epoch_start_step if self._epoch_start_step is not None else epoch * cfg.steps_per_epoch
+            step_in_epoch = min(max(int(self.step.numpy()) - start, 0), cfg.steps_per_epoch)
+            self._epoch_start_step = int(self.step.numpy()) - step_in_epoch
             bar = tqdm(total=cfg.steps_per_epoch, initial=step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        disable=not (verbose and self.chief), mininterval=5, dynamic_ncols=True)
             lr = self._set_learning_rate(epoch + step_in_epoch / cfg.steps_per_epoch)
@@ -389,6 +396,7 @@ class Trainer:
             bar.close()
             self._sync_replicas()
             self.epoch.assign(epoch + 1)
+            self._epoch_start_step = int(self.step.numpy())
             row = {"epoch": epoch + 1, "step": int(self.step.numpy()), "lr": lr,
                    "loss": float(np.mean(losses)) if losses else float("nan"),
                    "seconds": round(time.time() - t0, 1)}

@@ -52,7 +52,9 @@ def test_killed_then_resumed_is_byte_identical(celeba_layout, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         convert(records, CELEBA_40, tmp_path / "resumed", shards=3, progress=False, on_shard_written=die_after_two)
     assert not os.path.exists(tmp_path / "resumed" / MANIFEST)
-    # A shard caught mid-write: a stray temp file, and a final name without its .done file.
+    # A shard caught mid-write: stray temp files of dead processes (this version's naming and the
+    # older one), and a final name without its .done file.
+    (tmp_path / "resumed" / (shard_name("train", 2, 3) + ".4194305-1.partial")).write_bytes(b"garbage")
     (tmp_path / "resumed" / (shard_name("train", 2, 3) + ".partial")).write_bytes(b"garbage")
     (tmp_path / "resumed" / shard_name("val", 0, 2)).write_bytes(b"half a shard")  # 2 val records
     rewritten = []
@@ -60,6 +62,28 @@ def test_killed_then_resumed_is_byte_identical(celeba_layout, tmp_path):
     assert [os.path.basename(p) for p in rewritten] == [shard_name("train", 2, 3)] + [
         shard_name("val", k, 2) for k in range(2)]
     assert _files(tmp_path / "resumed") == _files(tmp_path / "whole")
+
+
+def test_concurrent_conversions_into_one_folder_do_not_collide(celeba_layout, tmp_path):
+    import threading
+    root, _, _ = celeba_layout(n=12, partitions=(0, 0, 1))
+    records = list(CelebaReader(root).records())
+    convert(records, CELEBA_40, tmp_path / "alone", shards=2, progress=False)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(convert(records, CELEBA_40, tmp_path / "shared", shards=2, progress=False))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 3 and results[0] == results[1] == results[2]
+    assert _files(tmp_path / "shared") == _files(tmp_path / "alone")  # no temp file left behind
+    read_manifest(tmp_path / "shared", verify=True)
 
 
 def test_changed_input_rewrites_shard(celeba_layout, tmp_path, write_jpeg):

@@ -63,6 +63,17 @@ def test_resume_after_interruption_continues_without_losing_or_repeating_epochs(
     assert (tmp_path / "last.keras").exists()
 
 
+def test_resume_with_another_steps_per_epoch_finishes_the_interrupted_epoch(tmp_path):
+    first = make_trainer(tmp_path, epochs=4, checkpoint_every_steps=1)
+    interrupt_at(first, 5)  # epochs 1-2 of 2 steps done, 1 step into epoch 3
+    with pytest.raises(Interrupted):
+        first.fit(verbose=False)
+    second = make_trainer(tmp_path, steps=3, epochs=4)  # e.g. more data or another batch size
+    history = second.fit(verbose=False)
+    # Epoch 3 began at step 4 and ran 1 step; it gets 2 more, then epoch 4 gets 3.
+    assert [r["step"] for r in history] == [2, 4, 7, 10]
+
+
 def test_plateau_halves_the_learning_rate_and_early_stopping_sticks(tmp_path):
     config = dict(epochs=10, steps=1, val=True, plateau_patience=1, early_stopping_patience=2,
                   monitor="adience/mean_accuracy", learning_rate=1e-3, reference_batch=BATCH)
