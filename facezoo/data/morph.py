@@ -96,12 +96,9 @@ class MorphReader(Reader):
                 self.report(where, f"row skipped: image {v['photo']} does not exist")
                 continue
             found += 1
-            labels, problems = self._labels(v)
-            if not labels:
-                self.report(where, f"row skipped: no usable label ({'; '.join(problems)})")
+            labels = self.usable_labels(where, *self._labels(v))
+            if labels is None:
                 continue
-            for problem in problems:
-                self.report(where, f"{problem}; label left out")
             yield FaceRecord(image=image, labels=labels, identity=v["id_num"], split="train",
                              source=os.path.relpath(image, self.root))
         if not found:

@@ -6,7 +6,7 @@ downstream (TFRecord converter, pipeline, evaluation) consumes only these.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -82,6 +82,19 @@ class Reader:
 
     def report(self, source: str, reason: str):
         self.problems.append(Problem(source, reason))
+
+    def usable_labels(self, source: str, labels: dict, problems: Sequence[str]) -> dict | None:
+        """Reports a row's label problems; returns its labels, or None (reported) when none is usable.
+
+        For readers whose rows carry several labels of which some may be missing or out of range:
+        the row is kept with the usable ones, and each left-out label is reported.
+        """
+        if not labels:
+            self.report(source, f"row skipped: no usable label ({'; '.join(problems)})")
+            return None
+        for problem in problems:
+            self.report(source, f"{problem}; label left out")
+        return labels
 
 
 def split_counts(records) -> Mapping[str, int]:

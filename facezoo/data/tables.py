@@ -6,6 +6,7 @@ mark, blank lines and short rows the same way, and word their errors alike.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import os
@@ -43,10 +44,8 @@ def table_columns(path: str, required: Sequence[str] = (), *, delimiter: str = "
         FileNotFoundError: ``path`` does not exist.
         DataFormatError: the file is empty, or its header lacks a required column or repeats one.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"label table {path!r} does not exist")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return _columns(path, next(csv.reader(f, delimiter=delimiter), None), required)
+    with _open_table(path, required, delimiter) as (columns, _rows):
+        return columns
 
 
 def iter_table(path: str, required: Sequence[str] = (), *, delimiter: str = ",") -> Iterator[TableRow]:
@@ -68,11 +67,7 @@ def iter_table(path: str, required: Sequence[str] = (), *, delimiter: str = ",")
         FileNotFoundError: ``path`` does not exist.
         DataFormatError: the file is empty, or its header lacks a required column or repeats one.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"label table {path!r} does not exist")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = csv.reader(f, delimiter=delimiter)
-        columns = _columns(path, next(rows, None), required)
+    with _open_table(path, required, delimiter) as (columns, rows):
         for fields in rows:
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue
@@ -81,6 +76,16 @@ def iter_table(path: str, required: Sequence[str] = (), *, delimiter: str = ",")
                                                   f"{len(fields)}: {delimiter.join(fields)[:120]!r}")
                 continue
             yield TableRow(rows.line_num, {c: v.strip() for c, v in zip(columns, fields)})
+
+
+@contextlib.contextmanager
+def _open_table(path: str, required: Sequence[str], delimiter: str):
+    """Opens a table and checks its header: yields ``(columns, csv reader past the header)``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"label table {path!r} does not exist")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = csv.reader(f, delimiter=delimiter)
+        yield _columns(path, next(rows, None), required), rows
 
 
 def _columns(path: str, header: list[str] | None, required: Sequence[str]) -> list[str]:
