@@ -105,3 +105,22 @@ def test_batching_gives_the_same_results(packaged):
     b = model.predict(imgs, batch_size=5)
     for x, y in zip(a, b):
         assert x["attributes"]["Male"]["probability"] == pytest.approx(y["attributes"]["Male"]["probability"], abs=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(40, 32, 3), (97, 61, 3), (20, 50, 3)])
+def test_predict_preprocesses_exactly_like_the_training_pipeline(packaged, tmp_path, shape):
+    from facezoo.attributes import CELEBA_40
+    from facezoo.data.pipeline import pipeline
+    from facezoo.data.records import FaceRecord
+    from facezoo.data.tfrecord import convert
+    folder, _ = packaged
+    model = zoo.load("tiny_model", directory=folder)
+    pixels = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    path = tmp_path / "face.png"  # lossless, so both paths start from the same pixels
+    Image.fromarray(pixels).save(path)
+    convert([FaceRecord(image=str(path), labels={"Male": 1}, split="val")], CELEBA_40, tmp_path / "rec",
+            shards=1, progress=False)
+    images, _labels, _masks = next(iter(pipeline(str(tmp_path / "rec"), "val", image_size=model.input_size,
+                                                 batch_size=1, training=False)))
+    np.testing.assert_allclose(model.preprocess(pixels), images[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(model.preprocess(pixels.astype(np.float32)), images[0].numpy(), atol=1e-5)
