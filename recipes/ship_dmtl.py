@@ -72,6 +72,9 @@ def main(argv=None):
     p.add_argument("--name", required=True, help="registry name, e.g. dmtl_celeba")
     p.add_argument("--dataset", required=True, choices=sorted(LICENSES))
     p.add_argument("--data-dir", help="data set root for the evaluation (default: ../shared/data/<dataset>)")
+    p.add_argument("--bn-recalibrate", action="store_true",
+                   help="re-estimate BatchNorm statistics on this data set's training images (AdaBN; for a "
+                        "branch of a joint run, whose statistics average every data set)")
     p.add_argument("--exported", default=os.path.join(os.path.dirname(__file__), "..", "exported"))
     args = p.parse_args(argv)
 
@@ -100,6 +103,22 @@ def main(argv=None):
         model = single
     cfg = model.dmtl_config
     data_dir = args.data_dir or os.path.join(DEFAULT_DATA_ROOT, args.dataset)
+    recalibrated = ""
+    if args.bn_recalibrate:
+        from facezoo.data.pipeline import pipeline
+        from facezoo.data.tfrecord import read_manifest
+        from facezoo.train.batchnorm import recalibrate_batchnorm
+        from facezoo.train.experiment import prepare
+        records = prepare(args.dataset, data_dir, os.path.join(args.run, "records"), run["input_size"],
+                          run["val_percent"])
+        train = pipeline(read_manifest(records), "train", image_size=tuple(cfg.input_size), batch_size=64,
+                         training=True, augment=None, shuffle_buffer=100_000, seed=0, deterministic=True)
+        n = recalibrate_batchnorm(model, train)
+        best = os.path.join(args.run, f"{args.name}.keras")
+        model.save(best)
+        recalibrated = (f" BatchNorm statistics re-estimated on {n} batches of 64 {args.dataset} training images "
+                        f"(no augmentation; facezoo.train.batchnorm.recalibrate_batchnorm), never on validation "
+                        f"images.")
     rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))
     description = DESCRIPTIONS[args.dataset]
     if trained_on != [args.dataset]:
@@ -109,6 +128,11 @@ def main(argv=None):
     if len(run["names"]) > 1:
         train_cmd += (f" && python recipes/ship_dmtl.py --run runs/{os.path.basename(os.path.normpath(args.run))}"
                       f" --name {args.name} --dataset {args.dataset}")
+    if args.bn_recalibrate:
+        if len(run["names"]) == 1:
+            train_cmd += (f" && python recipes/ship_dmtl.py --run runs/"
+                          f"{os.path.basename(os.path.normpath(args.run))} --name {args.name} --dataset {args.dataset}")
+        train_cmd += " --bn-recalibrate"
     eval_cmd = f"facezoo evaluate {args.name} --data-dir {rel_data}"
     card = zoo.ModelCard(
         name=args.name, task=f"face attributes ({args.dataset})", description=description,
@@ -131,7 +155,7 @@ def main(argv=None):
         train_command=train_cmd, evaluate_command=eval_cmd, headline=HEADLINES[args.dataset],
         abstain_below=0.5,
         notes="Decision threshold 0.5 for every binary attribute (not tuned). A head abstains when its "
-              "self-evaluation confidence is below abstain_below.")
+              "self-evaluation confidence is below abstain_below." + recalibrated)
     out = os.path.join(args.exported, args.name)
     extra = [os.path.join(args.run, "curves.png")]
     card = zoo.package_model(best, out, card, extra_files=extra)
