@@ -111,12 +111,15 @@ def main(argv=None):
         from facezoo.train.experiment import prepare
         records = prepare(args.dataset, data_dir, os.path.join(args.run, "records"), run["input_size"],
                           run["val_percent"])
-        train = pipeline(read_manifest(records), "train", image_size=tuple(cfg.input_size), batch_size=64,
+        manifest = read_manifest(records)
+        # Full batches of 64 (fewer only when the split itself is smaller), so every batch weighs the same.
+        bn_batch = max(1, min(64, manifest["splits"]["train"]["count"]))
+        train = pipeline(manifest, "train", image_size=tuple(cfg.input_size), batch_size=bn_batch,
                          training=True, augment=None, shuffle_buffer=100_000, seed=0, deterministic=True)
         n = recalibrate_batchnorm(model, train)
         best = os.path.join(args.run, f"{args.name}.keras")
         model.save(best)
-        recalibrated = (f" BatchNorm statistics re-estimated on {n} batches of 64 {args.dataset} training images "
+        recalibrated = (f" BatchNorm statistics re-estimated on {n} batches of {bn_batch} {args.dataset} training images "
                         f"(no augmentation; facezoo.train.batchnorm.recalibrate_batchnorm), never on validation "
                         f"images.")
     rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))

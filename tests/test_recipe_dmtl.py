@@ -89,3 +89,15 @@ def test_joint_run_warm_started_ships_one_branch_with_the_whole_chain(celeba_lay
     assert set(a) == {k for k in b if k.startswith("utkface__")}
     for k in a:
         np.testing.assert_allclose(a[k], b[k], atol=1e-5)
+
+    # With --bn-recalibrate the shipped branch keeps every trained weight but takes UTKFace's own
+    # BatchNorm statistics, and the card says so and records the flag in the command.
+    assert _run_script("ship_dmtl.py", ["--run", str(joint), "--name", "tiny_bn", "--dataset", "utkface",
+                                        "--data-dir", str(utk_root), "--exported", str(exported),
+                                        "--bn-recalibrate"]) == 0
+    card = zoo.ModelCard.from_json(exported / "tiny_bn" / "card.json")
+    assert card.train_command.endswith("--dataset utkface --bn-recalibrate") and "re-estimated" in card.notes
+    recal = zoo.load_keras(str(exported / "tiny_bn" / "model.keras"))
+    stats = {w.path: w.numpy() for w in recal.weights}
+    changed = [w.path for w in whole.weights if w.path in stats and not np.allclose(stats[w.path], w.numpy())]
+    assert changed and all(p.endswith(("moving_mean", "moving_variance")) for p in changed)
