@@ -60,6 +60,8 @@ def train_command(run: dict) -> str:
            f"--input-size {run['input_size'][0]}x{run['input_size'][1]} --width {run['width']} "
            f"--batch-size {run['batch_size']} --lr {run['learning_rate']} "
            f"--weight-decay {run['weight_decay']} --seed {run['seed']}")
+    for head, weight in sorted((run.get("head_weights") or {}).items()):
+        cmd += f" --head-weight {head}={weight:g}"
     if run.get("init"):
         init = run["init"]
         cmd += f" --init runs/{os.path.basename(os.path.dirname(init))}/{os.path.basename(init)}"
@@ -121,7 +123,8 @@ def main(argv=None):
         model.save(best)
         recalibrated = (f" BatchNorm statistics re-estimated on {n} batches of {bn_batch} {args.dataset} training images "
                         f"(no augmentation; facezoo.train.batchnorm.recalibrate_batchnorm), never on validation "
-                        f"images.")
+                        f"images. Whether to ship re-estimated statistics was decided by measuring the model both "
+                        f"ways on the validation split: with the stopping epoch, the only choice validation made.")
     rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))
     description = DESCRIPTIONS[args.dataset]
     if trained_on != [args.dataset]:

@@ -37,6 +37,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", help="warm start from this .keras (e.g. runs/dmtl_celeba/best.keras): weights "
                                   "with the same path and shape are copied")
+    p.add_argument("--head-weight", action="append", default=[], metavar="HEAD=W",
+                   help="loss weight of one head, e.g. age=16 (repeatable; default: the recipe's, age=4)")
     p.add_argument("--out", default="runs/dmtl", help="run folder (checkpoints, logs, best.keras)")
     args = p.parse_args(argv)
 
@@ -55,6 +57,15 @@ def main(argv=None):
             data_dirs[names[0]] = item
         else:
             p.error("with several data sets, give --data-dir NAME=DIR")
+    head_weights = {}
+    for item in args.head_weight:
+        k, sep, v = item.partition("=")
+        try:
+            head_weights[k] = float(v)
+        except ValueError:
+            p.error(f"--head-weight {item!r}: expected HEAD=NUMBER, e.g. age=16")
+        if not sep or head_weights[k] < 0:
+            p.error(f"--head-weight {item!r}: expected HEAD=NUMBER (>= 0), e.g. age=16")
     for n, d in data_dirs.items():
         if not os.path.isdir(d):
             p.error(f"data set {n}: {d} is not a directory (give --data-dir {n}=DIR)")
@@ -62,7 +73,7 @@ def main(argv=None):
                       input_size=args.input_size, width=args.width, backbone=args.backbone,
                       learning_rate=args.lr, weight_decay=args.weight_decay, dropout=args.dropout,
                       val_percent=args.val_percent, max_steps_per_epoch=args.max_steps_per_epoch,
-                      seed=args.seed, init=args.init)
+                      seed=args.seed, init=args.init, head_weights=head_weights or None)
     for n, s in result.get("summary", {}).items():
         print(n, {k: round(v, 4) for k, v in s.items() if "mean" in k or "mae" in k or k in
                   ("gender_accuracy", "race_accuracy")})

@@ -101,3 +101,21 @@ def test_joint_run_warm_started_ships_one_branch_with_the_whole_chain(celeba_lay
     stats = {w.path: w.numpy() for w in recal.weights}
     changed = [w.path for w in whole.weights if w.path in stats and not np.allclose(stats[w.path], w.numpy())]
     assert changed and all(p.endswith(("moving_mean", "moving_variance")) for p in changed)
+
+
+def test_head_weights_override_the_recipe_and_reach_the_card_command():
+    from facezoo.train.experiment import build_config
+    config = build_config(["celeba", "utkface"], input_size=(40, 32), head_weights={"age": 16})
+    weights = {h.attribute.name: h.weight for d in config.datasets for h in d.heads}
+    assert weights["age"] == 16.0 and weights["gender"] == 1.0 and weights["Smiling"] == 1.0
+    assert build_config(["utkface"], input_size=(40, 32)).datasets[0].heads[0].weight == 4.0  # the recipe's
+    with pytest.raises(ValueError, match="agee: no such head in utkface"):
+        build_config(["utkface"], head_weights={"agee": 2})
+
+    ship = runpy.run_path(os.path.join(REPO, "recipes", "ship_dmtl.py"))
+    run = {"names": ["utkface"], "out": "/x/runs/age", "epochs": 3, "input_size": [109, 89], "width": 0.5,
+           "batch_size": 64, "learning_rate": 5e-4, "weight_decay": 0.05, "seed": 0,
+           "head_weights": {"age": 16.0}, "init": "/x/runs/dmtl_joint/best.keras"}
+    assert ship["train_command"](run).endswith(
+        "--seed 0 --head-weight age=16 --init runs/dmtl_joint/best.keras --out runs/age")
+    assert _run_script("train_dmtl.py", ["--dataset", "utkface", "--head-weight", "age"]) == 2

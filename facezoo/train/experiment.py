@@ -85,18 +85,31 @@ def prepare(name: str, data_dir: str, work_dir: str, image_size, val_percent: in
 
 
 def build_config(names, *, backbone="resnet18", input_size=(112, 112), width=0.5, activation="relu",
-                 dropout=0.3, branch_units=256) -> DmtlConfig:
+                 dropout=0.3, branch_units=256, head_weights: dict | None = None) -> DmtlConfig:
+    """The DMTL configuration of a recipe: the data sets' heads, with ``head_weights`` (attribute
+    name -> loss weight) replacing the recipe's weights of those heads."""
+    head_weights = dict(head_weights or {})
+    datasets = {}
+    for n in names:
+        datasets[n] = [dataclasses.replace(h, weight=float(head_weights[h.attribute.name]))
+                       if h.attribute.name in head_weights else h for h in DATASETS[n].heads]
+    known = {h.attribute.name for n in names for h in DATASETS[n].heads}
+    unknown = sorted(set(head_weights) - known)
+    if unknown:
+        raise ValueError(f"head weight for {', '.join(unknown)}: no such head in {'+'.join(names)} "
+                         f"(heads: {', '.join(sorted(known))})")
     return DmtlConfig(backbone=backbone, input_size=tuple(input_size), width=width, activation=activation,
-                      dropout=dropout, branch_units=branch_units,
-                      datasets={n: list(DATASETS[n].heads) for n in names})
+                      dropout=dropout, branch_units=branch_units, datasets=datasets)
 
 
 def run_dmtl(names, *, data_dirs: dict, out: str, epochs: int, batch_size: int, input_size, width: float,
              backbone: str = "resnet18", learning_rate: float = 2e-3, weight_decay: float = 5e-4,
              val_percent: int = 20, augment=None, activation="relu", dropout=0.3, max_steps_per_epoch=None,
-             early_stopping_patience: int = 0, seed: int = 0, init: str | None = None, verbose=True) -> dict:
+             early_stopping_patience: int = 0, seed: int = 0, init: str | None = None,
+             head_weights: dict | None = None, verbose=True) -> dict:
     """Trains (or resumes) a DMTL model on one or several data sets; returns the final evaluation.
 
+    ``head_weights`` (attribute name -> loss weight) overrides the recipe's head weights.
     ``init`` warm-starts the model from a ``.keras`` file (e.g. another run's ``best.keras``): every
     weight with the same path and shape is copied (the shared trunk, the branches of data sets both
     models have); the rest starts from scratch. A resumed run restores its checkpoint over it.
@@ -117,7 +130,7 @@ def run_dmtl(names, *, data_dirs: dict, out: str, epochs: int, batch_size: int, 
             json.dump({**run_args, "replicas": replicas}, f, indent=1, default=str)
 
     config = build_config(names, backbone=backbone, input_size=input_size, width=width,
-                          activation=activation, dropout=dropout)
+                          activation=activation, dropout=dropout, head_weights=head_weights)
     # Each worker of a cluster converts into its own folder: conversions sharing one would collide.
     manifests = {n: prepare(n, data_dirs[n], os.path.join(worker_dir(out), "records"), input_size, val_percent)
                  for n in names}
