@@ -77,6 +77,8 @@ def main(argv=None):
     p.add_argument("--bn-recalibrate", action="store_true",
                    help="re-estimate BatchNorm statistics on this data set's training images (AdaBN; for a "
                         "branch of a joint run, whose statistics average every data set)")
+    p.add_argument("--note", default="",
+                   help="a sentence appended to the card's notes (e.g. how this run was chosen among others)")
     p.add_argument("--exported", default=os.path.join(os.path.dirname(__file__), "..", "exported"))
     args = p.parse_args(argv)
 
@@ -124,7 +126,7 @@ def main(argv=None):
         recalibrated = (f" BatchNorm statistics re-estimated on {n} batches of {bn_batch} {args.dataset} training images "
                         f"(no augmentation; facezoo.train.batchnorm.recalibrate_batchnorm), never on validation "
                         f"images. Whether to ship re-estimated statistics was decided by measuring the model both "
-                        f"ways on the validation split: with the stopping epoch, the only choice validation made.")
+                        f"ways on the validation split.")
     rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))
     description = DESCRIPTIONS[args.dataset]
     if trained_on != [args.dataset]:
@@ -155,13 +157,14 @@ def main(argv=None):
                        "val_percent": run["val_percent"], "split_salt": SPLIT_SALT,
                        "epochs": run["epochs"], "best_epoch": best_epoch,
                        "selection": "best epoch of the last stage by the validation score (mean over the "
-                                    "data sets trained on; the only use of the validation splits)"},
+                                    "data sets trained on); choices between runs, if any, are in the notes"},
         split="; ".join(f"{n}: {DATASETS[n].split_rule}" for n in trained_on),
         license=" ".join(LICENSES[n] for n in trained_on),
         train_command=train_cmd, evaluate_command=eval_cmd, headline=HEADLINES[args.dataset],
         abstain_below=0.5,
         notes="Decision threshold 0.5 for every binary attribute (not tuned). A head abstains when its "
-              "self-evaluation confidence is below abstain_below." + recalibrated)
+              "self-evaluation confidence is below abstain_below." + recalibrated
+              + (" " + args.note.strip() if args.note.strip() else ""))
     out = os.path.join(args.exported, args.name)
     extra = [os.path.join(args.run, "curves.png")]
     card = zoo.package_model(best, out, card, extra_files=extra)
