@@ -133,14 +133,9 @@ def main(argv=None):
         description += (f" The trunk was trained on {' and '.join(trained_on)} (one branch per data set, thesis "
                         f"§3.4); this model is that trunk with the {args.dataset} branch.")
     train_cmd = " && ".join(train_command(r) for r in chain)
-    if len(run["names"]) > 1:
+    if len(run["names"]) > 1 or args.bn_recalibrate:  # shipping itself changes the weights
         train_cmd += (f" && python recipes/ship_dmtl.py --run runs/{os.path.basename(os.path.normpath(args.run))}"
-                      f" --name {args.name} --dataset {args.dataset}")
-    if args.bn_recalibrate:
-        if len(run["names"]) == 1:
-            train_cmd += (f" && python recipes/ship_dmtl.py --run runs/"
-                          f"{os.path.basename(os.path.normpath(args.run))} --name {args.name} --dataset {args.dataset}")
-        train_cmd += " --bn-recalibrate"
+                      f" --name {args.name} --dataset {args.dataset}" + (" --bn-recalibrate" if args.bn_recalibrate else ""))
     eval_cmd = f"facezoo evaluate {args.name} --data-dir {rel_data}"
     card = zoo.ModelCard(
         name=args.name, task=f"face attributes ({args.dataset})", description=description,

@@ -42,7 +42,7 @@ def main(argv=None):
     p.add_argument("--out", default="runs/dmtl", help="run folder (checkpoints, logs, best.keras)")
     args = p.parse_args(argv)
 
-    from facezoo.train.experiment import DATASETS, DEFAULT_DATA_ROOT, run_dmtl, set_threads
+    from facezoo.train.experiment import DATASETS, DEFAULT_DATA_ROOT, build_config, run_dmtl, set_threads
     set_threads(args.threads)
     names = args.dataset.split("+")
     unknown = [n for n in names if n not in DATASETS]
@@ -66,6 +66,10 @@ def main(argv=None):
             p.error(f"--head-weight {item!r}: expected HEAD=NUMBER, e.g. age=16")
         if not sep or head_weights[k] < 0:
             p.error(f"--head-weight {item!r}: expected HEAD=NUMBER (>= 0), e.g. age=16")
+    try:
+        build_config(names, head_weights=head_weights)  # names every head the data sets have
+    except ValueError as e:
+        p.error(str(e))
     for n, d in data_dirs.items():
         if not os.path.isdir(d):
             p.error(f"data set {n}: {d} is not a directory (give --data-dir {n}=DIR)")

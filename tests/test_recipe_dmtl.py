@@ -119,3 +119,4 @@ def test_head_weights_override_the_recipe_and_reach_the_card_command():
     assert ship["train_command"](run).endswith(
         "--seed 0 --head-weight age=16 --init runs/dmtl_joint/best.keras --out runs/age")
     assert _run_script("train_dmtl.py", ["--dataset", "utkface", "--head-weight", "age"]) == 2
+    assert _run_script("train_dmtl.py", ["--dataset", "utkface", "--head-weight", "agee=2"]) == 2

@@ -89,15 +89,13 @@ def build_config(names, *, backbone="resnet18", input_size=(112, 112), width=0.5
     """The DMTL configuration of a recipe: the data sets' heads, with ``head_weights`` (attribute
     name -> loss weight) replacing the recipe's weights of those heads."""
     head_weights = dict(head_weights or {})
-    datasets = {}
-    for n in names:
-        datasets[n] = [dataclasses.replace(h, weight=float(head_weights[h.attribute.name]))
-                       if h.attribute.name in head_weights else h for h in DATASETS[n].heads]
     known = {h.attribute.name for n in names for h in DATASETS[n].heads}
     unknown = sorted(set(head_weights) - known)
     if unknown:
         raise ValueError(f"head weight for {', '.join(unknown)}: no such head in {'+'.join(names)} "
                          f"(heads: {', '.join(sorted(known))})")
+    datasets = {n: [dataclasses.replace(h, weight=float(head_weights[h.attribute.name]))
+                    if h.attribute.name in head_weights else h for h in DATASETS[n].heads] for n in names}
     return DmtlConfig(backbone=backbone, input_size=tuple(input_size), width=width, activation=activation,
                       dropout=dropout, branch_units=branch_units, datasets=datasets)
 
