@@ -185,7 +185,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     from facezoo.data.records import DataFormatError
-    from facezoo.io import ImageError
+    from facezoo.images import ImageError
     from facezoo.zoo import ChecksumError
     try:
         return args.func(args)

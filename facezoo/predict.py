@@ -1,6 +1,6 @@
 """``FaceModel``: a loaded model plus its card, turning face crops into named attributes.
 
-``predict`` reads every input with ``facezoo.io.load_image``, preprocesses it with the same two
+``predict`` reads every input with ``facezoo.images.load_image``, preprocesses it with the same two
 functions training used (``fit_to_input`` then ``preprocess_input``), runs the network in batches
 through one cached ``tf.function`` (``model.predict`` costs ~50 ms per call), and decodes each
 head with ``facezoo.models.heads.decode_head``.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from facezoo.io import ImageError, describe, load_image
+from facezoo.images import ImageError, describe, load_image
 from facezoo.models.dmtl import confidence_name, heads_of
 from facezoo.models.heads import decode_head
 from facezoo.preprocess import fit_to_input, preprocess_input

@@ -20,8 +20,7 @@ MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
 
 
-class ChecksumError(RuntimeError):
-    """A shipped model file does not match the checksum on its card (tampered or truncated)."""
+from facezoo.errors import ChecksumError  # noqa: E402,F401
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from facezoo import zoo
-from facezoo.io import ImageError
+from facezoo.images import ImageError
 from tests.helpers import package_tiny
 
 

@@ -11,6 +11,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from facezoo.attributes import LabelSpace
+from facezoo.errors import DataFormatError  # noqa: F401  (re-exported)
 
 
 @dataclasses.dataclass
@@ -42,12 +43,7 @@ class FaceRecord:
         return {a.name: float(a.name in self.labels) for a in label_space}
 
 
-class DataFormatError(ValueError):
-    """A label or index file does not match what the reader expects.
 
-    The message names the file, the line or field, what was expected and what was found, and
-    gives a few examples when many lines are affected.
-    """
 
 
 @dataclasses.dataclass

@@ -11,12 +11,10 @@ import os
 
 import numpy as np
 
+from facezoo.errors import ImageError  # noqa: F401  (re-exported: callers catch it from here)
+
 MAX_SIDE = 20000
 MIN_SIDE = 8
-
-
-class ImageError(ValueError):
-    """An input could not be turned into an image; the message names the input and why."""
 
 
 def describe(item) -> str:

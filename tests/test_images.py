@@ -1,11 +1,11 @@
-"""facezoo.io.load_image: every accepted input form, and a clear error for each bad one."""
+"""facezoo.images.load_image: every accepted input form, and a clear error for each bad one."""
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from facezoo.io import ImageError, load_image
+from facezoo.images import ImageError, load_image
 
 
 def _jpeg_bytes(w=20, h=16):
