@@ -38,8 +38,10 @@ def run_chain(run_dir: str) -> list[dict]:
 
 
 def train_command(run: dict) -> str:
-    """The command that reproduces one run: the one its ``RecipeConfig`` wrote into ``run.json``."""
-    return run["command"]
+    """The command that reproduces one run, from the ``RecipeConfig`` it saved in ``run.json`` (run folders
+    as ``runs/<name>``, data from the default data root)."""
+    from facezoo.train.config import RecipeConfig
+    return RecipeConfig.from_dict(run["config"]).portable().command()
 
 
 def main(argv=None):
