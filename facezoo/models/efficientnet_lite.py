@@ -78,7 +78,7 @@ def blocks(model_name, width=1.0):
     out = []
     for stage, (kernel, stride, expand, _, filters, repeats) in enumerate(STAGES):
         if 0 < stage < len(STAGES) - 1:
-            repeats = int(math.ceil(depth_coefficient * repeats))
+            repeats = math.ceil(depth_coefficient * repeats)
         filters = round_filters(filters, width_coefficient * width)
         for i in range(repeats):
             out.append((f"block{stage + 1}{chr(ord('a') + i)}", filters, kernel, stride if i == 0 else 1, expand))
@@ -117,6 +117,7 @@ def EfficientNetLite(model_name, *, include_top=True, weights=None, input_tensor
         classes=classes, width=width, input_tensor=input_tensor)
     ir.check_imagenet(model_name, weights=weights, include_top=include_top, classes=classes, width=width,
                       activation=activation, input_shape=input_shape)
+    imagenet_path = IMAGENET[model_name].locate() if weights == "imagenet" else None
 
     inputs = bb.model_input(input_tensor, input_shape)
     x = ir.conv_bn_act(inputs, round_filters(STEM_FILTERS, width), 3, 2, norm=NORM, padding="same",
@@ -130,9 +131,9 @@ def EfficientNetLite(model_name, *, include_top=True, weights=None, input_tensor
                        activation=activation, name="top")
     x = bb.top(x, include_top=include_top, pooling=pooling, classes=classes,
                classifier_activation=classifier_activation, dropout=dropout)
-    if weights == "imagenet":
+    if imagenet_path:
         model = bb.finish(model_name, inputs, x, None)
-        load_torch_weights(model, IMAGENET[model_name].locate())
+        load_torch_weights(model, imagenet_path)
         return model
     return bb.finish(model_name, inputs, x, weights)
 

@@ -92,6 +92,7 @@ def mobilenet_v2(*, include_top=True, weights=None, input_tensor=None, input_sha
         classes=classes, width=width, input_tensor=input_tensor)
     ir.check_imagenet(MODEL_NAME, weights=weights, include_top=include_top, classes=classes, width=width,
                       activation=activation, input_shape=input_shape)
+    imagenet_path = IMAGENET.locate() if weights == "imagenet" else None
 
     inputs = bb.model_input(input_tensor, input_shape)
     x = ir.conv_bn_act(inputs, make_divisible(STEM_FILTERS * width), KERNEL, 2, norm=NORM, padding="symmetric",
@@ -103,9 +104,9 @@ def mobilenet_v2(*, include_top=True, weights=None, input_tensor=None, input_sha
                        activation=activation, name="top")
     x = bb.top(x, include_top=include_top, pooling=pooling, classes=classes,
                classifier_activation=classifier_activation, dropout=DROPOUT)
-    if weights == "imagenet":
+    if imagenet_path:
         model = bb.finish(MODEL_NAME, inputs, x, None)
-        load_torch_weights(model, IMAGENET.locate())
+        load_torch_weights(model, imagenet_path)
         return model
     return bb.finish(MODEL_NAME, inputs, x, weights)
 
