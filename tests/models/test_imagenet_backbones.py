@@ -55,9 +55,8 @@ class Family:
 
 
 FAMILIES = {
-    "efficientnet_lite0": Family(lite.efficientnet_lite0, lite, (2, 3, 320), 224, lite.SOURCE_PARAMS["efficientnet_lite0"]),
-    "efficientnet_lite1": Family(lite.efficientnet_lite1, lite, (2, 3, 320), 240, lite.SOURCE_PARAMS["efficientnet_lite1"]),
-    "efficientnet_lite2": Family(lite.efficientnet_lite2, lite, (2, 3, 320), 260, lite.SOURCE_PARAMS["efficientnet_lite2"]),
+    **{name: Family(getattr(lite, name), lite, (2, 3, 320), lite.VARIANTS[name][2], lite.SOURCE_PARAMS[name])
+       for name in lite.VARIANTS},
     "mobilenet_v2": Family(mnv2.mobilenet_v2, mnv2, (2, 3, 1280), 224, mnv2.PUBLISHED_PARAMS["mobilenet_v2"]),
 }
 # Lite1/2 are Lite0's graph with other rounding: the tiny-model checks build Lite0 and MobileNetV2 only.
@@ -74,8 +73,8 @@ def name(request):
 
 @pytest.fixture(scope="module")
 def features(name):
-    return run_backbone_test(FAMILIES[name].builder, input_shape=TINY, expected_output_shape=(2, *FAMILIES[name].features),
-                             include_top=False, width=TINY_WIDTH)
+    return run_backbone_test(FAMILIES[name].builder, input_shape=TINY,
+                             expected_output_shape=(2, *FAMILIES[name].features), include_top=False, width=TINY_WIDTH)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +209,7 @@ def reference():
 
 def test_reader_reads_a_zip_layout_state_dict():
     state = tw.read_state_dict(TINY_PTH)
-    assert len(state) == 314 and list(state)[0] == "features.0.0.weight"
+    assert len(state) == 314 and next(iter(state)) == "features.0.0.weight"
     assert state["features.0.0.weight"].shape == (8, 3, 3, 3) and state["features.0.0.weight"].dtype == np.float32
     assert state["features.0.1.num_batches_tracked"].dtype == np.int64
 
@@ -265,13 +264,23 @@ def test_reader_refuses_pickles_that_run_code(tmp_path, layout):
 
 def test_reader_rejects_truncated_and_foreign_files(tmp_path):
     truncated = tmp_path / "truncated.pth"
-    truncated.write_bytes(open(TINY_PTH, "rb").read()[:100_000])
+    with open(TINY_PTH, "rb") as f:
+        truncated.write_bytes(f.read()[:100_000])
     with pytest.raises(ModelFileError):
         tw.read_state_dict(truncated)
     foreign = tmp_path / "foreign.pth"
     foreign.write_bytes(pickle.dumps([1, 2, 3], protocol=2))
     with pytest.raises(ModelFileError, match="bad magic number"):
         tw.read_state_dict(foreign)
+
+
+def test_reader_rejects_a_truncated_legacy_checkpoint(tmp_path):
+    pytest.importorskip(PACKAGES["efficientnet_lite0"].package)
+    truncated = tmp_path / "truncated.pth"
+    with open(PACKAGES["efficientnet_lite0"].locate(), "rb") as f:
+        truncated.write_bytes(f.read()[:1_000_000])
+    with pytest.raises(ModelFileError, match="is truncated"):
+        tw.read_state_dict(truncated)
 
 
 # --- parity with the pretrained sources (skips unless the package is installed) ---------------------
