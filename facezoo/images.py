@@ -198,12 +198,13 @@ def _decode(data: bytes, name: str, max_pixels: int, max_side: int, max_bytes: i
         return _from_pil(img, name, max_pixels, max_side, owned=True)
 
 
-def _read_file(path: str, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``; anything else raises ``ImageError``.
+def read_image_file(path, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; anything else raises ``ImageError`` naming ``path``.
 
     The type is checked with ``stat`` before the file is opened (opening a device can have effects, reading a
     pipe can block), and again on the open descriptor in case the path was replaced in between.
     """
+    path = os.fspath(path)
     try:
         st = os.stat(path)
         for is_kind, kind in _FILE_KINDS:
@@ -242,8 +243,8 @@ def _from_array(arr: np.ndarray, name: str, max_pixels: int, max_side: int) -> n
     return _rgb(out)
 
 
-def load_image(item, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES,
-               max_side: int = MAX_SIDE) -> np.ndarray:
+def load_image(item, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES, max_side: int = MAX_SIDE,
+               name: str | None = None) -> np.ndarray:
     """Reads ``item`` as an RGB uint8 array by the rules of the module docstring.
 
     Args:
@@ -251,6 +252,8 @@ def load_image(item, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES
         max_pixels: the most pixels an image may have (checked on the header, before decoding).
         max_bytes: the largest file or byte string accepted (checked before reading).
         max_side: the longest side accepted, in pixels.
+        name: what error messages call the input (default ``describe(item)``; e.g. the path of bytes read
+            with ``read_image_file``).
 
     Returns:
         A contiguous uint8 array (H, W, 3), at most ``WORKING_SIDE`` pixels on the longer side.
@@ -258,10 +261,9 @@ def load_image(item, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES
     Raises:
         ImageError: ``"<input>: <problem>"`` for anything that is not a readable image within the limits.
     """
-    name = describe(item)
+    name = describe(item) if name is None else name
     if isinstance(item, (str, os.PathLike)):
-        path = os.fspath(item)
-        return _decode(_read_file(path, max_bytes), path, max_pixels, max_side, max_bytes)
+        return _decode(read_image_file(item, max_bytes=max_bytes), name, max_pixels, max_side, max_bytes)
     if isinstance(item, (bytes, bytearray, memoryview)):
         return _decode(bytes(item), name, max_pixels, max_side, max_bytes)
     if isinstance(item, np.ndarray):
@@ -270,3 +272,20 @@ def load_image(item, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES
         return _from_pil(item, name, max_pixels, max_side, owned=False)
     raise ImageError(f"{name}: unsupported input type {type(item).__name__}; give a path, bytes, "
                      "a numpy array or a PIL image")
+
+
+def upright_size(data: bytes, *, name: str | None = None) -> tuple[int, int]:
+    """``(width, height)`` of the picture in ``data`` as ``load_image`` turns it, before any shrinking.
+
+    That is the header's size, with the sides swapped when the EXIF orientation turns the picture by 90 degrees.
+    Reads the header only. Callers that hold coordinates in the full-size picture (face landmarks) use it to scale
+    them to the array ``load_image`` returned.
+    """
+    name = describe(data) if name is None else name
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+            turned = img.getexif().get(0x0112) in (5, 6, 7, 8)
+    except (UnidentifiedImageError, *_DECODE_ERRORS) as e:
+        raise ImageError(f"{name}: cannot read the image header ({type(e).__name__}: {e})") from None
+    return (h, w) if turned else (w, h)
