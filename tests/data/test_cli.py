@@ -1,5 +1,6 @@
 """``facezoo data convert`` through its argparse parser."""
 import argparse
+import csv
 import json
 
 import pytest
@@ -38,3 +39,21 @@ def test_user_errors_are_clear(celeba_layout, utk_layout, tmp_path):
     with pytest.raises(SystemExit):
         _run("celeba", "--root", str(root), "--out", str(tmp_path / "o"), "--image-size", "3x")
     assert cli.parse_image_size("112") == (112, 112) and cli.parse_image_size("218x178") == (218, 178)
+
+
+def test_every_problem_and_reject_is_written_down(utk_layout, tmp_path, capsys):
+    good = [f"{20 + i}_{i % 2}_{i % 4}_2017010{i}.jpg.chip.jpg" for i in range(4)]
+    bad = [f"bad{i}.jpg" for i in range(7)]
+    root = utk_layout(good + bad)
+    (root / "UTKFace" / good[1]).write_bytes(b"not an image")
+    assert _run("utkface", "--root", str(root), "--out", str(tmp_path / "out"), "--shards", "1",
+                "--max-reject-fraction", "0.5", "--no-progress") == 0
+    err = capsys.readouterr().err
+    with open(tmp_path / "out" / "problems.csv") as f:
+        problems = list(csv.DictReader(f))
+    assert sorted(p["source"] for p in problems) == bad  # all seven, though the terminal shows five
+    assert f"7 item(s) skipped by the utkface reader, all listed in {tmp_path / 'out' / 'problems.csv'}" in err
+    assert "... and 2 more" in err
+    assert f"rejected {root / 'UTKFace' / good[1]}: not an image" in err
+    with open(tmp_path / "out" / "rejects.csv") as f:
+        assert [r["source"] for r in csv.DictReader(f)] == [f"UTKFace/{good[1]}"]
