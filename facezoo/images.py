@@ -41,7 +41,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from facezoo.errors import ImageError  # noqa: F401  (re-exported: callers catch it from here)
+from facezoo.errors import ImageError  # also re-exported: callers catch it from here
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MIN_SIDE = 8

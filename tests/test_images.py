@@ -1,6 +1,7 @@
 """facezoo.images.load_image: every accepted input form and mode, and a clear, fast error for each bad one."""
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facezoo.images import MAX_PIXELS, MIN_SIDE, ImageError, load_image
+from facezoo.images import MAX_PIXELS, MIN_SIDE, ImageError, load_image, read_image_file, upright_size
 from tests import corpus
 
 
@@ -56,7 +57,7 @@ _RGB = corpus.pattern()
 # mode -> (lossless format, the expected RGB pixels given the PIL image, largest difference allowed)
 _EXPECTED = {
     "1": ("PNG", lambda img: _grey(img.convert("L")), 0),
-    "L": ("PNG", lambda img: _grey(img), 0),
+    "L": ("PNG", _grey, 0),
     "LA": ("PNG", lambda img: _white_stripe(_grey(img.convert("L"))), 0),
     "P": ("PNG", lambda img: np.asarray(img.convert("RGB")), 0),
     "RGB": ("PNG", lambda img: _RGB, 0),
@@ -191,7 +192,7 @@ def _run_with_timeout(code: str, timeout: float = 20.0, memory: int | None = Non
     """Runs ``code`` in a fresh interpreter (under an address-space limit of ``memory`` bytes); returns stdout."""
     limit = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory}))\n" if memory else ""
     proc = subprocess.run([sys.executable, "-c", limit + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          check=False, timeout=timeout, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -226,7 +227,7 @@ def test_unreadable_file(tmp_path):
     path = tmp_path / "secret.jpg"
     path.write_bytes(_jpeg())
     path.chmod(0)
-    with pytest.raises(ImageError, match="cannot read .Permission denied"):
+    with pytest.raises(ImageError, match=r"cannot read \(Permission denied"):
         load_image(path)
 
 
@@ -247,3 +248,17 @@ def test_huge_images_stay_within_memory(tmp_path):
         """, timeout=60, memory=2 * 1024 ** 3)
     assert out.splitlines() == [f"{over}: image 13000x13000 has 169000000 pixels, more than max_pixels={MAX_PIXELS}",
                                 "(3500, 3500, 3)"]
+
+
+def test_read_image_file_name_and_upright_size(tmp_path):
+    data = corpus.with_orientation(corpus.pattern(24, 16), 6)
+    path = _write(tmp_path / "turned.png", data)
+    assert read_image_file(path) == data
+    with pytest.raises(ImageError, match=f"^{re.escape(str(tmp_path))}: is a directory"):
+        read_image_file(tmp_path)
+    assert upright_size(data) == (24, 16)  # stored 16x24, shown 24x16
+    assert upright_size(corpus.encode(corpus.pattern(24, 16), "PNG")) == (24, 16)
+    with pytest.raises(ImageError, match=r"^photo\.jpg: not an image"):
+        load_image(b"text", name="photo.jpg")
+    with pytest.raises(ImageError, match=r"^photo\.jpg: cannot read the image header"):
+        upright_size(b"text", name="photo.jpg")
