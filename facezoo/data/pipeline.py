@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -275,7 +276,9 @@ def _bad_record(records) -> ImageError | None:
 
 def _bad_shard(manifest, split: str, error: tf.errors.OpError) -> DataFormatError | None:
     manifest = manifest if isinstance(manifest, Mapping) else read_manifest(manifest)
-    reported = error.message.strip().splitlines()[0] if error.message.strip() else type(error).__name__
+    # "{{function_node ...}} corrupted record at 3435 [Op:IteratorGetNext] name:" -> "corrupted record at 3435"
+    lines = error.message.strip().splitlines()
+    reported = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:.*$", "", lines[0]) if lines else type(error).__name__
     shards = manifest["splits"][split]["shards"]
     for shard in shards:
         path = os.path.join(manifest["directory"], shard["file"])
