@@ -50,8 +50,9 @@ MAX_PIXELS = 50_000_000
 MAX_BYTES = 64 * 1024 * 1024
 WORKING_SIDE = 4096
 
-# What PIL's decoders raise on damaged data; each becomes an ImageError naming the input.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, EOFError, Image.DecompressionBombError)
+# What PIL's decoders raise on damaged data; each becomes an ImageError naming the input (as do MemoryError and
+# Image.DecompressionBombError, with messages of their own).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, EOFError)
 _FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
@@ -286,6 +287,6 @@ def upright_size(data: bytes, *, name: str | None = None) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as img:
             w, h = img.size
             turned = img.getexif().get(0x0112) in (5, 6, 7, 8)
-    except (UnidentifiedImageError, *_DECODE_ERRORS) as e:
+    except (UnidentifiedImageError, Image.DecompressionBombError, *_DECODE_ERRORS) as e:
         raise ImageError(f"{name}: cannot read the image header ({type(e).__name__}: {e})") from None
     return (h, w) if turned else (w, h)
