@@ -11,7 +11,7 @@ from facezoo.data.celeba import CelebaReader
 from facezoo.data.pipeline import from_records, named_input_errors, pipeline
 from facezoo.data.records import DataFormatError, FaceRecord
 from facezoo.data.tfrecord import convert
-from facezoo.images import ImageError
+from facezoo.images import ImageError, load_image
 from facezoo.preprocess import fit_to_input, preprocess_input
 from tests import corpus
 
@@ -140,3 +140,14 @@ def test_a_damaged_shard_is_named(celeba_layout, tmp_path, damage):
              r"\((corrupted|truncated) record at \d+[^)]*\): its sha256 no longer matches")
     with pytest.raises(DataFormatError, match=named), named_input_errors(tmp_path / "out", "train"):
         list(ds)
+
+
+def test_training_sees_the_pixels_predict_sees_for_jpeg(tmp_path, write_jpeg):
+    """Stored JPEG bytes decode, in the pipeline, to exactly load_image's pixels (TF's fast DCT would differ)."""
+    records = [FaceRecord(str(write_jpeg(tmp_path / f"{i}.jpg", size=(30, 26), seed=i)), {"Male": 1}, source=f"{i}")
+               for i in range(2)]
+    convert(records, CELEBA_40, tmp_path / "out", shards=1, progress=False)
+    x = next(iter(pipeline(tmp_path / "out", "train", image_size=(16, 16), batch_size=2, training=False)))[0]
+    for image, record in zip(x.numpy(), records):
+        pixels = tf.cast(tf.round(fit_to_input(load_image(record.image), (16, 16))), tf.uint8)
+        np.testing.assert_array_equal(image, preprocess_input(pixels).numpy())
