@@ -1,5 +1,6 @@
 """Fuzzing ``load_image``: whatever it is given, it returns an RGB uint8 image or raises ``ImageError``."""
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -10,6 +11,7 @@ from tests import corpus
 _SEEDS = [corpus.encode(corpus.pattern(), fmt) for fmt in ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")] + [
     corpus.encode(np.full((16, 16), 40000, np.uint16), "PNG"), corpus.with_orientation(corpus.pattern(), 6, "JPEG"),
     corpus.palette_with_transparency(), corpus.animated_gif()]
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")  # PIL on damaged TIFF tags
 _SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
