@@ -2,8 +2,9 @@
 
 Element format of every dataset built here: ``(images, labels, masks)`` with
 
-* ``images`` float32 ``(B, h, w, 3)`` in [-1, 1]: decoded, ``fit_to_input`` to ``image_size``,
-  augmented (training only), then ``preprocess_input`` — the same two functions inference uses;
+* ``images`` float32 ``(B, h, w, C)``: decoded, ``fit_to_input`` to the model input, augmented (training
+  only), then ``spec.normalize`` (by default RGB in [-1, 1]) — the two halves of
+  ``preprocessing.prepare_input``, which inference applies, read from the same ``PreprocessSpec``;
 * ``labels`` dict attribute name -> ``(B,)``: float32 0/1 for binary attributes, int32 class
   index for nominal and ordinal ones (0 where unknown);
 * ``masks`` dict attribute name -> float32 ``(B,)``: 1 where the label is known, 0 where not.
@@ -11,7 +12,7 @@ Element format of every dataset built here: ``(images, labels, masks)`` with
 Order of steps: shard files (shuffled when training) -> parallel interleaved reads -> parse
 (vectorised, 256 at a time) -> decode (``tfrecord.decode_stored_image``: the pixels ``load_image`` gave
 the converter) -> ``fit_to_input`` -> uint8 -> ``cache`` -> shuffle -> augment -> batch ->
-``preprocess_input`` -> prefetch. Shuffling comes before augmentation (not after) so the shuffle buffer
+``spec.normalize`` -> prefetch. Shuffling comes before augmentation (not after) so the shuffle buffer
 holds uint8 images, a quarter of the memory of float ones; the examples seen are distributed identically
 either way. ``from_records`` reads files with ``load_image`` instead and shares everything from ``fit_to_input`` on.
 
@@ -42,7 +43,7 @@ from facezoo.data.records import DataFormatError, FaceRecord
 from facezoo.data.tfrecord import MANIFEST, decode_stored_image, read_manifest
 from facezoo.files import sha256_of
 from facezoo.images import ImageError, load_image
-from facezoo.preprocessing import fit_to_input, preprocess_input
+from facezoo.preprocessing import PreprocessSpec, fit_to_input
 
 AUTOTUNE = tf.data.AUTOTUNE
 MULTI_WORKER_SEED = 20240601
@@ -69,9 +70,21 @@ def _label_keys(label_space: LabelSpace, label_keys: Sequence[str] | None) -> li
     return list(label_keys)
 
 
-def _fit(image, image_size):
-    """uint8 (h, w, 3) -> uint8 at ``image_size`` via ``fit_to_input``, rounded as inference rounds."""
-    return tf.cast(tf.round(fit_to_input(image, image_size)), tf.uint8)
+def _fit(image, spec: PreprocessSpec):
+    """uint8 (h, w, 3) -> uint8 at the spec's input size via ``fit_to_input``, rounded as inference rounds."""
+    return tf.cast(tf.round(fit_to_input(image, spec.input_size, method=spec.resize, antialias=spec.antialias)),
+                   tf.uint8)
+
+
+def _resolve_spec(image_size, spec) -> PreprocessSpec:
+    """The spec to apply: ``spec``, or the default one (RGB, [-1, 1]) at ``image_size``."""
+    if spec is None:
+        if image_size is None:
+            raise ValueError("give image_size or spec (a facezoo.preprocessing.PreprocessSpec)")
+        return PreprocessSpec(tuple(image_size))
+    if image_size is not None and tuple(int(v) for v in image_size) != spec.input_size:
+        raise ValueError(f"image_size {tuple(image_size)} disagrees with spec.input_size {spec.input_size}")
+    return spec
 
 
 def _read_image(path) -> np.ndarray:
@@ -79,9 +92,9 @@ def _read_image(path) -> np.ndarray:
     return load_image(os.fsdecode(path))
 
 
-def _finish(ds, label_space, keys, *, batch_size, training, augment, cache, shuffle_buffer, seed,
+def _finish(ds, label_space, keys, *, spec, batch_size, training, augment, cache, shuffle_buffer, seed,
             deterministic, drop_remainder):
-    """The shared tail: cache, shuffle, augment, batch, unpack labels, scale to [-1, 1], prefetch.
+    """The shared tail: cache, shuffle, augment, batch, unpack labels, ``spec.normalize``, prefetch.
 
     ``ds`` yields ``(uint8 image, int32 labels (K,), float32 masks (K,))`` with the K ``keys``
     packed into one vector each: three tensors per example instead of 2K + 1 keeps the
@@ -114,7 +127,7 @@ def _finish(ds, label_space, keys, *, batch_size, training, augment, cache, shuf
         # One unstack per dtype instead of a slice and a cast per attribute.
         as_float = tf.unstack(tf.cast(labels, tf.float32), len(keys), axis=1) if any(binary) else None
         as_int = tf.unstack(labels, len(keys), axis=1) if not all(binary) else None
-        return (preprocess_input(images),
+        return (spec.normalize(images),
                 {k: (as_float if b else as_int)[i] for i, (k, b) in enumerate(zip(keys, binary))},
                 dict(zip(keys, tf.unstack(masks, len(keys), axis=1))))
 
@@ -131,16 +144,16 @@ def _resolve_determinism(deterministic: bool | None, training: bool, seed):
     return (not training) if deterministic is None else deterministic, seed
 
 
-def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: int, training: bool,
+def pipeline(manifest_dir_or_manifest, split: str, *, image_size=None, batch_size: int, training: bool,
              augment: Callable | Mapping | None = None, cache=True, shuffle_buffer: int = 2048,
              seed: int | None = None, deterministic: bool | None = None, drop_remainder: bool | None = None,
-             label_keys: Sequence[str] | None = None) -> tf.data.Dataset:
+             label_keys: Sequence[str] | None = None, spec: PreprocessSpec | None = None) -> tf.data.Dataset:
     """Builds the ``(images, labels, masks)`` dataset of one split of a converted data set.
 
     Args:
         manifest_dir_or_manifest: the folder ``convert`` wrote, or the dict ``read_manifest`` returned.
         split: ``train``, ``val``, ``test``, a fold name ... (must be in the manifest).
-        image_size: ``(height, width)`` of the model input.
+        image_size: ``(height, width)`` of the model input (or give ``spec``).
         batch_size: examples per batch.
         training: shuffle files and examples, apply ``augment``, and drop the last partial batch
             (unless ``drop_remainder`` says otherwise).
@@ -157,10 +170,13 @@ def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: in
             whichever element is ready first.
         drop_remainder: drop the last partial batch; defaults to ``training``.
         label_keys: the attributes to return; all of the label space by default.
+        spec: the model's ``PreprocessSpec`` (its card's ``spec``): input size, resize, colour, scaling;
+            default RGB in [-1, 1] at ``image_size``.
 
     Returns:
         A ``tf.data.Dataset``; see the module docstring for the element format.
     """
+    spec = _resolve_spec(image_size, spec)
     manifest = (manifest_dir_or_manifest if isinstance(manifest_dir_or_manifest, Mapping)
                 else read_manifest(manifest_dir_or_manifest))
     if split not in manifest["splits"]:
@@ -169,22 +185,21 @@ def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: in
     keys = _label_keys(label_space, label_keys)
     deterministic, seed = _resolve_determinism(deterministic, training, seed)
     files = [os.path.join(manifest["directory"], s["file"]) for s in manifest["splits"][split]["shards"]]
-    spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+    features = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
     for k in keys:
-        spec[f"label/{k}"] = tf.io.FixedLenFeature([], tf.int64)
-        spec[f"mask/{k}"] = tf.io.FixedLenFeature([], tf.float32)
-    size = (int(image_size[0]), int(image_size[1]))
+        features[f"label/{k}"] = tf.io.FixedLenFeature([], tf.int64)
+        features[f"mask/{k}"] = tf.io.FixedLenFeature([], tf.float32)
 
     @_plain_python
     def parse(serialized):  # a batch at a time: one vectorised parse instead of one per example
-        ex = tf.io.parse_example(serialized, spec)
+        ex = tf.io.parse_example(serialized, features)
         labels = tf.stack([tf.cast(ex[f"label/{k}"], tf.int32) for k in keys], axis=1)
         masks = tf.stack([ex[f"mask/{k}"] for k in keys], axis=1)
         return ex["image/encoded"], labels, masks
 
     @_plain_python
     def decode(encoded, labels, masks):
-        return _fit(decode_stored_image(encoded), size), labels, masks
+        return _fit(decode_stored_image(encoded), spec), labels, masks
 
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
@@ -195,15 +210,16 @@ def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: in
                        block_length=1, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(256).map(parse, num_parallel_calls=AUTOTUNE).unbatch()
     ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
-    return _finish(ds, label_space, keys, batch_size=batch_size, training=training, augment=augment,
+    return _finish(ds, label_space, keys, spec=spec, batch_size=batch_size, training=training, augment=augment,
                    cache=cache, shuffle_buffer=shuffle_buffer, seed=seed, deterministic=deterministic,
                    drop_remainder=drop_remainder)
 
 
-def from_records(records: Iterable[FaceRecord], label_space: LabelSpace, *, image_size, batch_size: int,
+def from_records(records: Iterable[FaceRecord], label_space: LabelSpace, *, image_size=None, batch_size: int,
                  training: bool = False, augment: Callable | Mapping | None = None, cache=True,
                  shuffle_buffer: int = 2048, seed: int | None = None, deterministic: bool | None = None,
-                 drop_remainder: bool | None = None, label_keys: Sequence[str] | None = None) -> tf.data.Dataset:
+                 drop_remainder: bool | None = None, label_keys: Sequence[str] | None = None,
+                 spec: PreprocessSpec | None = None) -> tf.data.Dataset:
     """The same dataset as ``pipeline`` built straight from reader records (no TFRecords).
 
     Image files are read by ``facezoo.images.load_image`` (through ``tf.numpy_function``), exactly as
@@ -211,6 +227,7 @@ def from_records(records: Iterable[FaceRecord], label_space: LabelSpace, *, imag
     and for tests. A file ``load_image`` refuses stops the iteration with a TensorFlow error that quotes the
     ``ImageError``; iterate inside ``named_input_errors(records)`` to get the ``ImageError`` itself.
     """
+    spec = _resolve_spec(image_size, spec)
     records = list(records)
     if not records:
         raise ValueError("from_records: no records")
@@ -218,17 +235,16 @@ def from_records(records: Iterable[FaceRecord], label_space: LabelSpace, *, imag
     deterministic, seed = _resolve_determinism(deterministic, training, seed)
     labels = np.array([[r.labels.get(k, 0) for k in keys] for r in records], np.int32)
     masks = np.array([[float(k in r.labels) for k in keys] for r in records], np.float32)
-    size = (int(image_size[0]), int(image_size[1]))
 
     @_plain_python
     def load(path, label, mask):
         image = tf.numpy_function(_read_image, [path], tf.uint8, stateful=False)
         image.set_shape([None, None, 3])
-        return _fit(image, size), label, mask
+        return _fit(image, spec), label, mask
 
     ds = tf.data.Dataset.from_tensor_slices(([r.image for r in records], labels, masks))
     ds = ds.map(load, num_parallel_calls=AUTOTUNE)
-    return _finish(ds, label_space, keys, batch_size=batch_size, training=training, augment=augment,
+    return _finish(ds, label_space, keys, spec=spec, batch_size=batch_size, training=training, augment=augment,
                    cache=cache, shuffle_buffer=shuffle_buffer, seed=seed, deterministic=deterministic,
                    drop_remainder=drop_remainder)
 

@@ -56,10 +56,10 @@ def evaluation_records(dataset: str, data_dir: str, split: str, val_percent: int
     return chosen
 
 
-def batch1_latency_ms(model, input_size, runs: int = 50) -> float:
+def batch1_latency_ms(model, runs: int = 50) -> float:
     """Median batch-1 latency of a cached ``tf.function`` forward pass, in milliseconds."""
     forward = tf.function(lambda x: model(x, training=False))
-    x = tf.random.uniform((1, *input_size, 3), -1, 1)
+    x = tf.random.uniform((1, *model.input_shape[1:]), -1, 1)
     for _ in range(5):
         tf.nest.map_structure(lambda t: t.numpy(), forward(x))
     times = []
@@ -76,7 +76,8 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
              directory: str | None = None) -> dict:
     """Evaluates ``model`` on one labelled split; see the module docstring. Returns the metrics dict."""
     from facezoo.data import READERS
-    from facezoo.data.pipeline import from_records, pipeline
+    from facezoo.data.pipeline import from_records, named_input_errors, pipeline
+    from facezoo.preprocessing import PreprocessSpec
     from facezoo.data.tfrecord import read_manifest
 
     keras_model, card, path = resolve_model(model, directory)
@@ -92,24 +93,26 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
         val_percent = card.training_data.get("val_percent", 20) if card else 20
 
     sources = None
+    spec = card.spec if card else PreprocessSpec(cfg.input_size, color="grey" if cfg.channels == 1 else "rgb")
     if os.path.isfile(os.path.join(data_dir, "manifest.json")):
-        ds = pipeline(read_manifest(data_dir), split, image_size=cfg.input_size, batch_size=batch_size,
-                      training=False, deterministic=True, cache=False)
+        source = read_manifest(data_dir)
+        ds = pipeline(source, split, spec=spec, batch_size=batch_size, training=False, deterministic=True,
+                      cache=False)
         data_desc = {"tfrecords": os.path.abspath(data_dir), "split": split}
     else:
         if not os.path.isdir(data_dir):
             raise MissingDataError(f"data directory {data_dir} does not exist")
         records = evaluation_records(dataset, data_dir, split, val_percent)
-        sources = [r.image for r in records]
-        ds = from_records(records, READERS[dataset].label_space, image_size=cfg.input_size,
-                          batch_size=batch_size, training=False, deterministic=True, cache=False,
-                          label_keys=label_space.names)
+        sources, source = [r.image for r in records], records
+        ds = from_records(records, READERS[dataset].label_space, spec=spec, batch_size=batch_size, training=False,
+                          deterministic=True, cache=False, label_keys=label_space.names)
         data_desc = {"data_dir": os.path.abspath(data_dir), "split": split, "val_percent": val_percent,
                      "split_salt": SPLIT_SALT}
 
     ds = for_model(ds, dataset, cfg)
     forward = tf.function(lambda x: keras_model(x, training=False))
-    outs, labs, msks = collect_outputs(forward, ds)
+    with named_input_errors(source, split):  # a damaged shard or image: an error naming the file
+        outs, labs, msks = collect_outputs(forward, ds)
     result = evaluate_outputs(cfg, outs, labs, msks, datasets=[dataset],
                               abstain_below=card.abstain_below if card else 0.5)
     summary = result["summary"][dataset]
@@ -119,7 +122,7 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
         "params": int(keras_model.count_params()), "size_bytes": os.path.getsize(path),
     }
     if latency:
-        report["batch1_latency_ms"] = round(batch1_latency_ms(keras_model, cfg.input_size), 2)
+        report["batch1_latency_ms"] = round(batch1_latency_ms(keras_model), 2)
     if out:
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "metrics.json"), "w") as f:

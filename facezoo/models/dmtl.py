@@ -103,6 +103,7 @@ class DmtlConfig:
         local_channels: channels kept per position in local branches.
         dropout: dropout rate in the branches.
         self_evaluation: add the ``_conf`` heads.
+        channels: input channels: 3 (RGB) or 1 (grey, e.g. FER-2013).
     """
 
     backbone: str = "resnet18"
@@ -115,6 +116,7 @@ class DmtlConfig:
     local_channels: int = 32
     dropout: float = 0.3
     self_evaluation: bool = True
+    channels: int = 3
 
     def __post_init__(self):
         if (self.heads is None) == (self.datasets is None):
@@ -145,6 +147,8 @@ class DmtlConfig:
                 raise ValueError(f"DmtlConfig: data set name {d.name!r} may not contain '__' or '/'")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"DmtlConfig: dropout must be in [0, 1), got {self.dropout}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"DmtlConfig: channels must be 1 (grey) or 3 (RGB), got {self.channels}")
 
     def head_specs(self):
         """Yields ``(dataset_spec, head_spec, output_name)`` for every head."""
@@ -198,9 +202,9 @@ class Dmtl(keras.Model):
     def __init__(self, config, **kwargs):
         cfg = config if isinstance(config, DmtlConfig) else DmtlConfig.from_dict(config)
         h, w = cfg.input_size
-        inputs = keras.Input(shape=(h, w, 3), name="image")
+        inputs = keras.Input(shape=(h, w, cfg.channels), name="image")
         trunk = BACKBONES[cfg.backbone](
-            include_top=False, input_tensor=inputs, input_shape=(h, w, 3), width=cfg.width,
+            include_top=False, input_tensor=inputs, input_shape=(h, w, cfg.channels), width=cfg.width,
             activation=cfg.activation)
         features = trunk.output
         pooled = keras.layers.GlobalAveragePooling2D(name="trunk_pool")(features)

@@ -22,7 +22,10 @@ from facezoo.data.pipeline import pipeline
 from facezoo.data.splits import split_records
 from facezoo.data.tfrecord import convert, read_manifest
 from facezoo.files import atomic_write_json
+from facezoo.data.records import problems_csv
+from facezoo.files import atomic_write
 from facezoo.models.dmtl import DmtlConfig, dmtl
+from facezoo.preprocessing import PreprocessSpec
 from facezoo.tasks.dmtl import DmtlTask, collect_outputs, evaluate_outputs, for_model
 from facezoo.train.config import RecipeConfig, TrainConfig
 from facezoo.train.loop import Trainer
@@ -36,12 +39,28 @@ def prepare(name: str, data_dir: str, work_dir: str, image_size, val_percent: in
         return out
     reader = READERS[name](data_dir)
     records = split_records(reader.records(), val_percent=val_percent)
-    for p in reader.problems:
-        print(f"  skipped {p.source}: {p.reason}")
     if reader.problems:
-        print(f"  {len(reader.problems)} items skipped by the {name} reader")
-    convert(records, DATASETS[name].label_space, out, shards=shards, image_size=tuple(image_size))
+        os.makedirs(out, exist_ok=True)
+        path = os.path.join(out, "problems.csv")
+        atomic_write(path, problems_csv(reader.problems))
+        print(f"  {len(reader.problems)} items skipped by the {name} reader, all listed in {path}", flush=True)
+
+    def on_reject(source, reason):
+        print(f"  rejected {reason}", flush=True)
+
+    convert(records, DATASETS[name].label_space, out, shards=shards, image_size=tuple(image_size),
+            on_reject=on_reject)
     return out
+
+
+def input_spec(names, input_size) -> PreprocessSpec:
+    """The preprocessing spec of a recipe's data sets (they must agree on colour) at ``input_size``."""
+    colors = {DATASETS[n].color for n in names}
+    if len(colors) > 1:
+        raise ValueError(f"{'+'.join(names)}: data sets of different colour ({sorted(colors)}) cannot share a trunk")
+    framings = {DATASETS[n].framing for n in names}
+    return PreprocessSpec(tuple(input_size), color=colors.pop(),
+                          framing=framings.pop() if len(framings) == 1 else None)
 
 
 def build_config(names, *, backbone="resnet18", input_size=(112, 112), width=0.5, activation="relu",
@@ -51,6 +70,7 @@ def build_config(names, *, backbone="resnet18", input_size=(112, 112), width=0.5
     unknown_sets = [n for n in names if n not in DATASETS]
     if unknown_sets:
         raise ValueError(f"unknown data set(s) {unknown_sets}; choose from {sorted(DATASETS)}")
+    spec = input_spec(names, input_size)
     head_weights = dict(head_weights or {})
     known = {h.attribute.name for n in names for h in DATASETS[n].heads}
     unknown = sorted(set(head_weights) - known)
@@ -60,7 +80,7 @@ def build_config(names, *, backbone="resnet18", input_size=(112, 112), width=0.5
     datasets = {n: [dataclasses.replace(h, weight=float(head_weights[h.attribute.name]))
                     if h.attribute.name in head_weights else h for h in DATASETS[n].heads] for n in names}
     return DmtlConfig(backbone=backbone, input_size=tuple(input_size), width=width, activation=activation,
-                      dropout=dropout, branch_units=branch_units, datasets=datasets)
+                      dropout=dropout, branch_units=branch_units, datasets=datasets, channels=spec.channels)
 
 
 def model_config(cfg: RecipeConfig) -> DmtlConfig:
@@ -91,6 +111,7 @@ def run_dmtl(cfg: RecipeConfig, *, data_root: str, augment=None, verbose=True) -
         atomic_write_json(os.path.join(out, "run.json"), {"config": cfg.to_dict(), "command": cfg.command(),
                                                          "replicas": strategy.num_replicas_in_sync})
     config = model_config(cfg)
+    spec = input_spec(names, cfg.input_size)
     data_dirs = {n: cfg.data_dirs.get(n, os.path.join(data_root, n)) for n in names}
     # Each worker of a cluster converts into its own folder: conversions sharing one would collide.
     manifests = {n: read_manifest(prepare(n, data_dirs[n], os.path.join(worker_dir(out), "records"),
@@ -98,11 +119,9 @@ def run_dmtl(cfg: RecipeConfig, *, data_root: str, augment=None, verbose=True) -
     aug = DEFAULT_AUGMENT if augment is None else augment
     train_sets, val_sets = {}, {}
     for n in names:
-        train_sets[n] = for_model(pipeline(manifests[n], "train", image_size=cfg.input_size,
-                                           batch_size=cfg.batch_size, training=True, augment=aug,
-                                           seed=cfg.seed).repeat(), n, config)
-        val_sets[n] = for_model(pipeline(manifests[n], "val", image_size=cfg.input_size, batch_size=128,
-                                         training=False), n, config)
+        train_sets[n] = for_model(pipeline(manifests[n], "train", spec=spec, batch_size=cfg.batch_size,
+                                           training=True, augment=aug, seed=cfg.seed).repeat(), n, config)
+        val_sets[n] = for_model(pipeline(manifests[n], "val", spec=spec, batch_size=128, training=False), n, config)
     counts = {n: manifests[n]["splits"]["train"]["count"] for n in names}
     steps = math.ceil(sum(counts.values()) / cfg.batch_size)
     if cfg.max_steps_per_epoch:
