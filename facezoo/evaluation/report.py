@@ -95,7 +95,7 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
     sources = None
     spec = card.spec if card else PreprocessSpec(cfg.input_size, color="grey" if cfg.channels == 1 else "rgb")
     if os.path.isfile(os.path.join(data_dir, "manifest.json")):
-        source = read_manifest(data_dir)
+        source, source_split = read_manifest(data_dir), split
         ds = pipeline(source, split, spec=spec, batch_size=batch_size, training=False, deterministic=True,
                       cache=False)
         data_desc = {"tfrecords": os.path.abspath(data_dir), "split": split}
@@ -103,7 +103,7 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
         if not os.path.isdir(data_dir):
             raise MissingDataError(f"data directory {data_dir} does not exist")
         records = evaluation_records(dataset, data_dir, split, val_percent)
-        sources, source = [r.image for r in records], records
+        sources, source, source_split = [r.image for r in records], records, None
         ds = from_records(records, READERS[dataset].label_space, spec=spec, batch_size=batch_size, training=False,
                           deterministic=True, cache=False, label_keys=label_space.names)
         data_desc = {"data_dir": os.path.abspath(data_dir), "split": split, "val_percent": val_percent,
@@ -111,7 +111,7 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
 
     ds = for_model(ds, dataset, cfg)
     forward = tf.function(lambda x: keras_model(x, training=False))
-    with named_input_errors(source, split):  # a damaged shard or image: an error naming the file
+    with named_input_errors(source, source_split):  # a damaged shard or image: an error naming the file
         outs, labs, msks = collect_outputs(forward, ds)
     result = evaluate_outputs(cfg, outs, labs, msks, datasets=[dataset],
                               abstain_below=card.abstain_below if card else 0.5)

@@ -93,6 +93,8 @@ def load_verified_keras(directory: str, card: ModelCard):
 
 
 def _runtime(task: str, name: str):
+    from facezoo.errors import require_tensorflow
+    require_tensorflow()  # every runtime so far runs on TensorFlow: say which extra installs it
     if task not in TASKS:
         raise ModelFileError(f"{name}: card task {task!r} has no runtime in this facezoo "
                              f"(known: {', '.join(sorted(TASKS))}); upgrade facezoo")

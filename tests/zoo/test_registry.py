@@ -105,3 +105,15 @@ def test_lazy_submodules_and_cheap_import():
     code = "import sys, facezoo; facezoo.list_models(); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("call", [
+    "import facezoo; facezoo.load('dmtl_celeba')",
+    "from facezoo import cli; raise SystemExit(cli.main(['predict', cli.__file__, '--model', 'dmtl_celeba']))",
+])
+def test_without_tensorflow_the_error_says_which_extra_to_install(call):
+    blocked = "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None; " + call
+    out = subprocess.run([sys.executable, "-c", blocked], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert 'pip install "facezoo[cpu]"' in out.stderr + out.stdout
+    if "cli" in call:
+        assert out.returncode == 2 and "Traceback" not in out.stderr
