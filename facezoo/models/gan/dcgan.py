@@ -233,7 +233,9 @@ class DCGAN(keras.Model):
         """Images for ``noise`` ``(B, latent_dim)`` (and ``condition`` ``(B, C)``) in inference mode."""
         if self.conditional and condition is None:
             raise ValueError(f"{self.name} is conditioned on {list(self.conditions)}: give a condition")
-        return self.generator(_with_condition(noise, condition if self.conditional else None), training=False)
+        noise = tf.convert_to_tensor(noise, tf.float32)
+        condition = tf.convert_to_tensor(condition, tf.float32) if self.conditional else None
+        return self.generator(_with_condition(noise, condition), training=False)
 
     def compile(self, d_optimizer=None, g_optimizer=None, label_smoothing: float | None = None, **kwargs):
         """Sets the two optimizers (default: Adam 2e-4, beta_1 0.5, the DCGAN paper's) and builds them.
