@@ -14,8 +14,8 @@ def tiny_dcgan_config(conditional: bool = False) -> dict:
 
 
 def tiny_srgan_config() -> dict:
-    """A ×4 SRGAN from 8 px to 32 px with one residual block."""
-    return {"scale": 4, "hr_size": 32, "generator_filters": 8, "num_blocks": 1, "discriminator_filters": 4,
+    """A ×4 SRGAN from 4 px to 16 px with one residual block."""
+    return {"scale": 4, "hr_size": 16, "generator_filters": 8, "num_blocks": 1, "discriminator_filters": 4,
             "discriminator_units": 8}
 
 
