@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from facezoo.data.pipeline import pipeline
+from facezoo.data.tfrecord import convert, read_manifest
 from facezoo.models.gan.dcgan import DCGAN
 from facezoo.models.gan.samples import fixed_noise, grid_conditions, save_image_grid
 from facezoo.models.gan.srgan import SRGAN, downscale, psnr
@@ -44,6 +46,39 @@ def batch_condition(batch, conditions):
     if missing:
         raise ValueError(f"the batches have no labels {missing}; they have {sorted(labels)}")
     return tf.stack([tf.cast(labels[c], tf.float32) for c in conditions], axis=-1)
+
+
+# GANs learn the distribution of the training faces: mirror images belong to it, rotations and colour shifts
+# would teach the generator to make them.
+FLIP_ONLY = {"flip": {"probability": 0.5, "label_pairs": {}}}
+
+
+def face_data(data_dir, work_dir, image_size: int, batch_size: int, *, dataset: str = "celeba",
+              val_percent: int = 20, val_batch: int = 64, seed: int = 0):
+    """The square face batches the GAN recipes train on, through facezoo's TFRecord pipeline.
+
+    Reads the data set with its facezoo reader, splits it by identity (``val_percent``), converts both
+    splits once to TFRecords of ``image_size``² (centre-cropped; resumable) under ``work_dir``, and builds
+    the pipelines: training batches shuffled, horizontally flipped and repeating; validation batches in
+    record order.
+
+    Returns:
+        ``(train, val, train_count)``: ``(images, labels, masks)`` datasets and the training images' count.
+    """
+    from facezoo.data import READERS
+    from facezoo.data.records import identity_split
+
+    size = (int(image_size), int(image_size))
+    out = os.path.join(work_dir, f"{dataset}-{size[0]}x{size[1]}-val{val_percent}")
+    if not os.path.exists(os.path.join(out, "manifest.json")):
+        reader = READERS[dataset](data_dir)
+        records = identity_split(list(reader.records()), val_percent=val_percent)
+        convert(records, reader.label_space, out, shards=4, image_size=size)
+    manifest = read_manifest(out)
+    train = pipeline(manifest, "train", image_size=size, batch_size=batch_size, training=True, augment=FLIP_ONLY,
+                     seed=seed).repeat()
+    val = pipeline(manifest, "val", image_size=size, batch_size=val_batch, training=False)
+    return train, val, manifest["splits"]["train"]["count"]
 
 
 def _adam(learning_rate, weight_decay, beta_1):
