@@ -79,9 +79,10 @@ def run_worker(args):
     from facezoo.data.records import FaceRecord
     from facezoo.models.dmtl import DmtlConfig, dmtl
     from facezoo.models.flops import count_macs
-    from facezoo.train.inputs import for_model
+    from facezoo.tasks.dmtl import DmtlTask, for_model
+    from facezoo.train.config import TrainConfig
+    from facezoo.train.loop import Trainer
     from facezoo.train.strategy import choose_strategy, is_chief
-    from facezoo.train.trainer import Trainer, TrainConfig
 
     strategy = choose_strategy()
     folder = pathlib.Path(args.images)
@@ -93,7 +94,7 @@ def run_worker(args):
                         augment=DEFAULT_AUGMENT, seed=0)
     train = for_model(data.repeat(), GENDER_CSV.name, config)
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(lambda: dmtl(config), train, TrainConfig(steps_per_epoch=10 ** 6), out,
+        trainer = Trainer(DmtlTask(lambda: dmtl(config)), train, TrainConfig(steps_per_epoch=10 ** 6), out,
                           global_batch=args.batch_size, strategy=strategy)
         iterator = iter(trainer.train_data)
 
@@ -101,7 +102,7 @@ def run_worker(args):
             times = []
             for _ in range(n):
                 t = time.perf_counter()
-                float(trainer._train_step(it))
+                float(trainer._train_step(it)["loss"])
                 times.append(time.perf_counter() - t)
             return times
 

@@ -1,14 +1,34 @@
-"""facezoo: face attribute recognition and face generation models for TensorFlow 2 / Keras 3.
+"""facezoo: face attribute recognition models for TensorFlow 2 / Keras 3.
 
     import facezoo
     facezoo.list_models()                    # shipped, pretrained models
     model = facezoo.load("dmtl_celeba")      # checksum-verified, offline
     model.predict(["face1.jpg", "face2.jpg"])
+    facezoo.models.resnet18(input_shape=(112, 112, 3), weights=None)   # builders, keras.applications style
 
-Builders live in ``facezoo.models`` (``resnet18``, ``dmtl``, ...), label spaces in
-``facezoo.attributes``, data sets in ``facezoo.data``, training in ``facezoo.train``.
+Sub-packages load on first use (``facezoo.models``, ``facezoo.data``, ``facezoo.train`` ...), so
+``import facezoo`` stays cheap and works without TensorFlow; what needs TensorFlow says how to install it.
 """
-__version__ = "0.1.0"
+import importlib
+
+__version__ = "0.2.0"
 
 from facezoo import attributes  # noqa: E402,F401
 from facezoo.zoo import list_models, load, model_card, sample_image  # noqa: E402,F401
+
+_SUBMODULES = ("data", "evaluation", "files", "images", "inference", "models", "optimize", "preprocessing",
+               "tasks", "train", "zoo", "errors")
+_NEEDS_TENSORFLOW = ("data", "evaluation", "inference", "models", "optimize", "preprocessing", "tasks", "train")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        if name in _NEEDS_TENSORFLOW:
+            from facezoo.errors import require_tensorflow
+            require_tensorflow()
+        return importlib.import_module(f"facezoo.{name}")
+    raise AttributeError(f"module 'facezoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_SUBMODULES))

@@ -1,105 +1,220 @@
 """The ``facezoo`` command: ``list``, ``info``, ``predict``, ``demo``, ``evaluate``, ``data convert``.
 
-User errors (a missing file, an unknown model, a malformed label file) print one clear line on
-stderr and exit with status 2; they never show a traceback.
+Anything a user caused (a missing file, an unknown model, a bad flag, a malformed label file, a
+damaged model folder, TensorFlow not installed) raises a ``facezoo.errors.UserError``: the command
+prints one line on stderr and exits with status 2. Any other exception is a bug and keeps its
+traceback. TensorFlow's start-up log lines are hidden unless ``--verbose``.
+
+Exit status: 0 success; 1 nothing to do or every input failed (``predict``); 2 user error; 130
+interrupted.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+from facezoo.errors import UsageError, UserError
+from facezoo.images import IMAGE_EXTENSIONS
 
 
-def _quiet_tensorflow():
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Sends file descriptor 2 to /dev/null (C++ log lines that TF writes before logging is set up)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet_tensorflow():
+    """Imports TensorFlow and Keras with their start-up log lines hidden (numerics are not changed)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        with _stderr_silenced():
+            import keras  # noqa: F401
+            import tensorflow as tf
+    except ImportError:
+        return  # facezoo.errors.require_tensorflow says what to install when TensorFlow is needed
+    tf.get_logger().setLevel("ERROR")
+    try:
+        from absl import logging as absl_logging
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover - absl comes with TensorFlow
+        pass
 
 
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+# ----------------------------------------------------------------------------- list / info
 def cmd_list(args) -> int:
     from facezoo import zoo
     names = zoo.list_models(args.pattern)
-    if args.json:
-        print(json.dumps([_card_row(zoo.model_card(n)) for n in names], indent=1))
-        return 0
-    if not names:
-        print("no models match", args.pattern)
-        return 0
-    print(f"{'model':18s} {'task':34s} {'input':9s} {'headline metric (validation)':34s}")
+    rows, broken = [], []
     for n in names:
-        row = _card_row(zoo.model_card(n))
-        print(f"{n:18s} {row['task'][:34]:34s} {row['input']:9s} {row['headline']}")
+        try:
+            rows.append(_card_row(zoo.model_card(n)))
+        except UserError as e:
+            broken.append((n, str(e)))
+    if args.json:
+        print(json.dumps(rows + [{"name": n, "error": e} for n, e in broken], indent=1))
+    elif not names:
+        print("no models match", args.pattern)
+    else:
+        print(f"{'model':16s} {'task':11s} {'input':10s} {'headline metric (validation)':30s} licence")
+        for r in rows:
+            print(f"{r['name']:16s} {r['task']:11s} {r['input']:10s} {r['headline']:30s} {r['license_short']}")
+    for n, e in broken:
+        print(f"facezoo list: {n}: broken model folder: {e}", file=sys.stderr)
     return 0
+
+
+def _short_license(text: str) -> str:
+    upper = text.upper()
+    if "NON-COMMERCIAL" in upper or "NON COMMERCIAL" in upper:
+        return "non-commercial research only"
+    return text.split(".")[0][:40]
 
 
 def _card_row(card):
     head = card.headline_value()
-    return {"name": card.name, "task": card.task, "input": "x".join(map(str, card.input_size)),
-            "headline": f"{head[0]} = {head[1]:.4f}" if head else "-", "license": card.license}
+    spec = card.spec
+    return {"name": card.name, "task": card.task, "input": "x".join(map(str, spec.input_size)) + f" {spec.color}",
+            "headline": f"{head[0]} = {head[1]:.4f}" if head else "-", "license": card.license,
+            "license_short": _short_license(card.license)}
 
 
 def cmd_info(args) -> int:
     from facezoo import zoo
     card = zoo.model_card(args.model)
-    print(json.dumps({k: v for k, v in card.__dict__.items()}, indent=1))
+    if args.json:
+        print(json.dumps(card.to_dict(), indent=1))
+        return 0
+    spec = card.spec
+    print(f"{card.name}  ({card.task})")
+    print(f"  {card.description}")
+    framing = spec.framing.name if spec.framing else "not recorded"
+    print(f"input       {spec.input_size[0]}x{spec.input_size[1]} {spec.color}, pixels*{spec.scale:.6g}{spec.offset:+g}, "
+          f"{spec.resize} resize, face framing: {framing}")
+    arch = card.architecture
+    print(f"network     {arch.get('family', '?')} {arch.get('backbone', '')} width {arch.get('width', '?')}, "
+          f"{arch.get('params', 0):,} parameters, {arch.get('flops', 0) / 1e9:.2f} GFLOP/image")
+    heads = [a["name"] for space in card.label_spaces for a in space.get("attributes", [])]
+    if heads:
+        print(f"predicts    {len(heads)} heads: {', '.join(heads[:8])}{' ...' if len(heads) > 8 else ''}")
+    for split, per_ds in card.metrics.items():
+        for ds, summary in per_ds.items():
+            shown = {k: v for k, v in summary.items()
+                     if k.startswith("mean_") or k.endswith("_mae") or k.endswith("_accuracy")}
+            text = ", ".join(f"{k} {v:.4f}" for k, v in list(shown.items())[:8])
+            print(f"metrics     {split} / {ds}: {text}")
+    print(f"measured by {card.evaluate_command}")
+    print(f"licence     {card.license}")
+    print("files       " + ", ".join(f"{n} ({h[:12]})" for n, h in card.files.items()))
+    print("full card:  facezoo info " + card.name + " --json")
     return 0
 
 
+# ----------------------------------------------------------------------------- predict / demo
 def expand_inputs(paths):
-    """Files as given, and image files inside folders (recursively, sorted)."""
-    out = []
+    """Files as given, and image files inside folders (recursively, sorted).
+
+    Returns:
+        ``(files, problems)``: ``problems`` are ``"path: reason"`` lines for folders that could not be read.
+    """
+    out, problems = [], []
     for p in paths:
         if os.path.isdir(p):
-            for root, _dirs, files in sorted(os.walk(p)):
+            def onerror(err, _p=p):
+                problems.append(f"{err.filename}: cannot read folder ({err.strerror})")
+            for root, dirs, files in os.walk(p, onerror=onerror):
+                dirs.sort()
                 out.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS))
         else:
             out.append(p)
-    return out
+    return out, problems
+
+
+def check_output_file(path: str, flag: str):
+    """Raises ``UsageError`` unless ``path`` can be written as a file (checked before any work starts)."""
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a folder; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path}: not writable")
+
+
+def _write_json(path, results):
+    from facezoo.files import atomic_write
+    atomic_write(path, json.dumps(results, indent=1) + "\n")
 
 
 def cmd_predict(args) -> int:
+    if args.json:
+        check_output_file(args.json, "--json")
     import facezoo
     from tqdm.auto import tqdm
-    files = expand_inputs(args.paths)
+    files, problems = expand_inputs(args.paths)
+    for line in problems:
+        print(f"facezoo predict: {line}", file=sys.stderr)
     if not files:
         print(f"facezoo predict: no image files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
     model = facezoo.load(args.model)
     results = []
     chunk = args.batch_size
-    for start in tqdm(range(0, len(files), chunk), desc="predict", unit="batch", disable=len(files) <= chunk,
-                      file=sys.stderr):
-        results.extend(model.predict(files[start:start + chunk], batch_size=chunk, errors="collect"))
-    errors = [r for r in results if "error" in r]
-    for r in errors:
-        print(f"facezoo predict: {r['error']}", file=sys.stderr)
-    if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(results, f, indent=1)
-        os.replace(tmp, args.json)
-        print(f"wrote {len(results) - len(errors)} results ({len(errors)} errors) to {args.json}", file=sys.stderr)
-    else:
-        for r in results:
-            if "error" not in r:
-                print(json.dumps(r) if args.jsonl else _summary_line(r))
-    return 1 if len(errors) == len(results) else 0
+    try:
+        for start in tqdm(range(0, len(files), chunk), desc="predict", unit="batch", disable=len(files) <= chunk,
+                          file=sys.stderr):
+            for r in model.predict(files[start:start + chunk], batch_size=chunk, errors="collect"):
+                results.append(r)
+                if "error" in r:
+                    print(f"facezoo predict: {r['error']}", file=sys.stderr)
+                elif not args.json:
+                    print(json.dumps(r) if args.jsonl else summary_line(r), flush=True)
+    finally:
+        # Whatever finished is written, also when a later batch was interrupted.
+        if args.json:
+            _write_json(args.json, results)
+            n_err = sum("error" in r for r in results)
+            print(f"wrote {len(results) - n_err} results ({n_err} errors) to {args.json}", file=sys.stderr)
+    errors = sum("error" in r for r in results)
+    return 1 if errors == len(files) else 0
 
 
-def _summary_line(result) -> str:
+def summary_line(result) -> str:
+    """One line per image: present attributes, values and labels; abstaining heads marked "(unsure)"."""
     parts = []
     for name, a in result["attributes"].items():
-        if a.get("abstain"):
-            continue
+        unsure = " (unsure)" if a.get("abstain") else ""
         if "present" in a:
             if a["present"]:
-                parts.append(name)
+                parts.append(name + unsure)
         elif "value" in a:
-            parts.append(f"{name}={a['value']:.1f}")
+            parts.append(f"{name}={a['value']:.1f}{unsure}")
         else:
-            parts.append(f"{name}={a['label']}")
-    return f"{result['input']}: {', '.join(parts) or '(no confident attribute)'}"
+            parts.append(f"{name}={a['label']}{unsure}")
+    return f"{result['input']}: {', '.join(parts) or '(no attribute present)'}"
 
 
 def cmd_demo(args) -> int:
@@ -114,14 +229,14 @@ def cmd_demo(args) -> int:
         model = facezoo.load(name)
         result = model.predict(image)
         print(f"\n{name} ({model.card.task}):")
-        print("  " + _summary_line(result).split(": ", 1)[1])
-        if args.verbose:
+        print("  " + summary_line(result).split(": ", 1)[1])
+        if args.json:
             print(json.dumps(result["attributes"], indent=1))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from facezoo.evaluate import evaluate, format_table
+    from facezoo.evaluation.report import evaluate, format_table
     report = evaluate(args.model, args.data_dir, dataset=args.dataset, split=args.split,
                       val_percent=args.val_percent, out=args.out, batch_size=args.batch_size,
                       max_misclassified=args.max_misclassified, latency=not args.no_latency)
@@ -133,17 +248,20 @@ def cmd_evaluate(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from facezoo import __version__
-    p = argparse.ArgumentParser(prog="facezoo", description="Face attribute models for TensorFlow / Keras.")
+    p = argparse.ArgumentParser(prog="facezoo", description="Face attribute models for TensorFlow / Keras.",
+                                epilog="Exit status: 0 ok, 1 nothing done, 2 user error, 130 interrupted.")
     p.add_argument("--version", action="version", version=f"facezoo {__version__}")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up log lines")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    s = sub.add_parser("list", help="list shipped models with their headline metric")
+    s = sub.add_parser("list", help="list shipped models with their headline metric and licence")
     s.add_argument("pattern", nargs="?", default="*", help="glob on model names (default: all)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser("info", help="print a model's card")
+    s = sub.add_parser("info", help="summarise a model's card (task, input, metrics, licence, files)")
     s.add_argument("model")
+    s.add_argument("--json", action="store_true", help="print the whole card as JSON")
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("predict", help="describe face crops (files or folders)")
@@ -151,12 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="dmtl_celeba", help="registered model name (facezoo list)")
     s.add_argument("--json", metavar="FILE", help="write all results to FILE as JSON")
     s.add_argument("--jsonl", action="store_true", help="print one JSON object per image instead of a summary")
-    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default 32)")
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("demo", help="run the shipped models on the bundled sample photo")
     s.add_argument("--model", help="only this model (default: every shipped model)")
-    s.add_argument("-v", "--verbose", action="store_true", help="also print every attribute as JSON")
+    s.add_argument("--json", action="store_true", help="also print every attribute as JSON")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("evaluate", help="metrics of a model on a labelled split (table, JSON, plots)")
@@ -164,10 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-dir", required=True, help="data set root (official layout) or a TFRecord folder")
     s.add_argument("--dataset", help="which branch/data set (default: the model's training data set)")
     s.add_argument("--split", default="val", help="split to evaluate (default: val)")
-    s.add_argument("--val-percent", type=int, default=None,
+    s.add_argument("--val-percent", type=positive_int, default=None,
                    help="validation share used by the split rule (default: the model card's)")
     s.add_argument("--out", help="folder for metrics.json, plots and misclassified images")
-    s.add_argument("--batch-size", type=int, default=128)
+    s.add_argument("--batch-size", type=positive_int, default=128)
     s.add_argument("--max-misclassified", type=int, default=20, help="images kept per head (0: none)")
     s.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
     s.set_defaults(func=cmd_evaluate)
@@ -178,18 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    _quiet_tensorflow()
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from facezoo.data.records import DataFormatError
-    from facezoo.images import ImageError
-    from facezoo.zoo import ChecksumError
+    if not args.verbose and args.command not in ("list", "info"):
+        quiet_tensorflow()
     try:
         return args.func(args)
-    except (DataFormatError, ImageError, ChecksumError, FileNotFoundError, ValueError) as e:
+    except UserError as e:
         print(f"facezoo {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from facezoo.errors import ImageError  # noqa: F401  (re-exported: callers catch
 
 MAX_SIDE = 20000
 MIN_SIDE = 8
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
 def describe(item) -> str:

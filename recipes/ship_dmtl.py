@@ -21,26 +21,6 @@ import os
 import shutil
 import sys
 
-LICENSES = {
-    "celeba": ("CelebA (Liu et al., ICCV 2015, MMLAB CUHK): NON-COMMERCIAL RESEARCH USE ONLY. The CelebA "
-               "agreement forbids commercial use; these weights are derived from CelebA images and inherit "
-               "that restriction. Do not use them commercially."),
-    "utkface": ("UTKFace (Zhang, Song, Qi, CVPR 2017): NON-COMMERCIAL RESEARCH PURPOSES ONLY; image copyright "
-                "stays with the owners. These weights are derived from UTKFace images and inherit that "
-                "restriction. Do not use them commercially."),
-}
-DESCRIPTIONS = {
-    "celeba": "DMTL (shared ResNet-18 trunk, holistic/local category branches, one head per attribute, "
-              "self-evaluation heads) predicting CelebA's 40 binary face attributes from an aligned face crop.",
-    "utkface": "DMTL (shared ResNet-18 trunk, holistic nominal + ordinal branches, self-evaluation heads): "
-               "apparent age (CORAL ordinal head over 0-100 years, decoded to the expected value), gender "
-               "and race (UTKFace's 5 groups) from a face crop.",
-}
-HEADLINES = {"celeba": "mean_accuracy", "utkface": "age_mae"}
-SOURCES = {"celeba": "celeba/SOURCE.md (8,063 aligned 89x109 images, 4,369 identities)",
-           "utkface": "utkface/SOURCE.md (11,000 aligned & cropped 200x200 images)"}
-
-
 def run_chain(run_dir: str) -> list[dict]:
     """The run's ``run.json`` preceded by those of the runs it was warm-started from (oldest first)."""
     chain, seen = [], set()
@@ -48,31 +28,25 @@ def run_chain(run_dir: str) -> list[dict]:
         seen.add(os.path.realpath(run_dir))
         with open(os.path.join(run_dir, "run.json")) as f:
             run = json.load(f)
+        if "config" not in run:
+            raise SystemExit(f"{run_dir}/run.json has no config: the run was made by an older facezoo; "
+                             "train it again with recipes/train_dmtl.py")
         chain.insert(0, run)
-        run_dir = os.path.dirname(run["init"]) if run.get("init") else None
+        init = run["config"].get("init")
+        run_dir = os.path.dirname(init) if init else None
     return chain
 
 
 def train_command(run: dict) -> str:
-    """The recipe command line that reproduces one run (paths relative to the repository)."""
-    out = f"runs/{os.path.basename(os.path.normpath(run['out']))}"
-    cmd = (f"python recipes/train_dmtl.py --dataset {'+'.join(run['names'])} --epochs {run['epochs']} "
-           f"--input-size {run['input_size'][0]}x{run['input_size'][1]} --width {run['width']} "
-           f"--batch-size {run['batch_size']} --lr {run['learning_rate']} "
-           f"--weight-decay {run['weight_decay']} --seed {run['seed']}")
-    for head, weight in sorted((run.get("head_weights") or {}).items()):
-        cmd += f" --head-weight {head}={weight:g}"
-    if run.get("init"):
-        init = run["init"]
-        cmd += f" --init runs/{os.path.basename(os.path.dirname(init))}/{os.path.basename(init)}"
-    return cmd + f" --out {out}"
+    """The command that reproduces one run: the one its ``RecipeConfig`` wrote into ``run.json``."""
+    return run["command"]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="run folder of recipes/train_dmtl.py")
     p.add_argument("--name", required=True, help="registry name, e.g. dmtl_celeba")
-    p.add_argument("--dataset", required=True, choices=sorted(LICENSES))
+    p.add_argument("--dataset", required=True, help="the data set whose branch ships (celeba, utkface, ...)")
     p.add_argument("--data-dir", help="data set root for the evaluation (default: ../shared/data/<dataset>)")
     p.add_argument("--bn-recalibrate", action="store_true",
                    help="re-estimate BatchNorm statistics on this data set's training images (AdaBN; for a "
@@ -82,22 +56,27 @@ def main(argv=None):
     p.add_argument("--exported", default=os.path.join(os.path.dirname(__file__), "..", "exported"))
     args = p.parse_args(argv)
 
-    from facezoo import zoo
-    from facezoo.evaluate import SPLIT_SALT, evaluate
-    from facezoo.models.flops import count_macs
-    from facezoo.preprocess import PREPROCESSING
-    from facezoo.train.experiment import DATASETS, DEFAULT_DATA_ROOT
-
-    from facezoo.models.backbone import transfer_weights
+    from facezoo.data.datasets import DATASETS
+    if args.dataset not in DATASETS:
+        p.error(f"--dataset {args.dataset!r}: choose from {sorted(DATASETS)}")
+    from facezoo.zoo.card import ModelCard
+    from facezoo.data.splits import SPLIT_SALT
+    from facezoo.evaluation.plots import plot_history
+    from facezoo.evaluation.report import evaluate
     from facezoo.models.dmtl import dmtl, select_dataset
+    from facezoo.models.flops import count_macs
+    from facezoo.models.weights import load_keras, transfer_weights
+    from facezoo.preprocessing import PreprocessSpec
+    from facezoo.train.recipe_args import default_data_root
+    from facezoo.zoo.package import finalize_files, package_model
 
     chain = run_chain(args.run)
-    run = chain[-1]
-    trained_on = sorted({n for r in chain for n in r["names"]})
+    run = chain[-1]["config"]
+    trained_on = sorted({n for r in chain for n in r["config"]["datasets"]})
     with open(os.path.join(args.run, "eval.json")) as f:
         best_epoch = json.load(f).get("best_epoch")
     best = os.path.join(args.run, "best.keras")
-    model = zoo.load_keras(best)
+    model = load_keras(best)
     if [d.name for d in model.dmtl_config.datasets] != [args.dataset]:
         # One data set's branch of a joint model: the trunk and that branch, weight for weight.
         single = dmtl(select_dataset(model.dmtl_config, [args.dataset]))
@@ -106,13 +85,13 @@ def main(argv=None):
         single.save(best)
         model = single
     cfg = model.dmtl_config
-    data_dir = args.data_dir or os.path.join(DEFAULT_DATA_ROOT, args.dataset)
+    data_dir = args.data_dir or os.path.join(default_data_root(__file__), args.dataset)
     recalibrated = ""
     if args.bn_recalibrate:
         from facezoo.data.pipeline import pipeline
         from facezoo.data.tfrecord import read_manifest
-        from facezoo.train.batchnorm import recalibrate_batchnorm
-        from facezoo.train.experiment import prepare
+        from facezoo.optimize.batchnorm import recalibrate_batchnorm
+        from facezoo.train.runner import prepare
         records = prepare(args.dataset, data_dir, os.path.join(args.run, "records"), run["input_size"],
                           run["val_percent"])
         manifest = read_manifest(records)
@@ -124,56 +103,62 @@ def main(argv=None):
         best = os.path.join(args.run, f"{args.name}.keras")
         model.save(best)
         recalibrated = (f" BatchNorm statistics re-estimated on {n} batches of {bn_batch} {args.dataset} training images "
-                        f"(no augmentation; facezoo.train.batchnorm.recalibrate_batchnorm), never on validation "
+                        f"(no augmentation; facezoo.optimize.batchnorm.recalibrate_batchnorm), never on validation "
                         f"images. Whether to ship re-estimated statistics was decided by measuring the model both "
                         f"ways on the validation split.")
+    recipe = DATASETS[args.dataset]
     rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))
-    description = DESCRIPTIONS[args.dataset]
+    description = recipe.description
     if trained_on != [args.dataset]:
         description += (f" The trunk was trained on {' and '.join(trained_on)} (one branch per data set, thesis "
                         f"§3.4); this model is that trunk with the {args.dataset} branch.")
     train_cmd = " && ".join(train_command(r) for r in chain)
-    if len(run["names"]) > 1 or args.bn_recalibrate:  # shipping itself changes the weights
+    if len(run["datasets"]) > 1 or args.bn_recalibrate:  # shipping itself changes the weights
         train_cmd += (f" && python recipes/ship_dmtl.py --run runs/{os.path.basename(os.path.normpath(args.run))}"
                       f" --name {args.name} --dataset {args.dataset}" + (" --bn-recalibrate" if args.bn_recalibrate else ""))
     eval_cmd = f"facezoo evaluate {args.name} --data-dir {rel_data}"
-    card = zoo.ModelCard(
-        name=args.name, task=f"face attributes ({args.dataset})", description=description,
+    card = ModelCard(
+        name=args.name, task="attributes", description=description,
         architecture={"family": "DMTL", "backbone": cfg.backbone, "width": cfg.width,
                       "params": int(model.count_params()), "flops": 2 * count_macs(model),
                       "config": cfg.to_dict()},
-        input_size=list(cfg.input_size), preprocessing=PREPROCESSING,
-        label_spaces=[DATASETS[args.dataset].label_space.to_dict()],
-        training_data={"dataset": args.dataset, "source": SOURCES[args.dataset],
-                       "trained_on": {n: SOURCES[n] for n in trained_on},
-                       "stages": [{"datasets": r["names"], "epochs": r["epochs"], "input_size": r["input_size"],
-                                   "learning_rate": r["learning_rate"], "init": bool(r.get("init"))}
+        preprocessing=PreprocessSpec(tuple(cfg.input_size), color=recipe.color, framing=recipe.framing).to_dict(),
+        label_spaces=[recipe.label_space.to_dict()],
+        training_data={"dataset": args.dataset, "source": recipe.source,
+                       "trained_on": {n: DATASETS[n].source for n in trained_on},
+                       "stages": [{"datasets": r["config"]["datasets"], "epochs": r["config"]["epochs"],
+                                   "input_size": r["config"]["input_size"],
+                                   "learning_rate": r["config"]["learning_rate"], "init": bool(r["config"]["init"])}
                                   for r in chain],
                        "val_percent": run["val_percent"], "split_salt": SPLIT_SALT,
                        "epochs": run["epochs"], "best_epoch": best_epoch,
                        "selection": "best epoch of the last stage by the validation score (mean over the "
                                     "data sets trained on); choices between runs, if any, are in the notes"},
-        split="; ".join(f"{n}: {DATASETS[n].split_rule}" for n in trained_on),
-        license=" ".join(LICENSES[n] for n in trained_on),
-        train_command=train_cmd, evaluate_command=eval_cmd, headline=HEADLINES[args.dataset],
+        split="; ".join(f"{n}: {DATASETS[n].split_rule(run['val_percent'])}" for n in trained_on),
+        license=" ".join(DATASETS[n].license for n in trained_on),
+        train_command=train_cmd, evaluate_command=eval_cmd, headline=recipe.headline,
         abstain_below=0.5,
         notes="Decision threshold 0.5 for every binary attribute (not tuned). A head abstains when its "
               "self-evaluation confidence is below abstain_below." + recalibrated
               + (" " + args.note.strip() if args.note.strip() else ""))
     out = os.path.join(args.exported, args.name)
-    extra = [os.path.join(args.run, "curves.png")]
-    card = zoo.package_model(best, out, card, extra_files=extra)
-
+    with open(os.path.join(args.run, "state.json")) as f:
+        history = json.load(f)["history"]
     eval_dir = os.path.join(args.run, "evaluation", args.name)
+    os.makedirs(eval_dir, exist_ok=True)
+    curves = os.path.join(eval_dir, "curves.png")  # this data set's curves only
+    extra = [curves] if plot_history(history, curves, [args.dataset]) else []
+    card = package_model(best, out, card, extra_files=extra)
+
     report = evaluate(args.name, data_dir, dataset=args.dataset, out=eval_dir, max_misclassified=0,
                       directory=out)
     card.metrics = {"val": {args.dataset: report["summary"]}}
     card.notes += (f" Measured by `{eval_cmd}` on {report['n_images']} validation images; "
                    f"batch-1 latency {report['batch1_latency_ms']} ms (tf.function, 2-core CPU).")
-    for png in ("per_attribute.png", "confusion_gender.png", "confusion_race.png"):
-        if os.path.exists(os.path.join(eval_dir, png)):
+    for png in sorted(os.listdir(eval_dir)):
+        if png == "per_attribute.png" or (png.startswith("confusion_") and png.endswith(".png")):
             shutil.copyfile(os.path.join(eval_dir, png), os.path.join(out, png))
-    card.to_json(os.path.join(out, zoo.CARD_FILE))
+    card = finalize_files(out, card)  # every file now in the folder, with its sha256
     print(json.dumps(report["summary"], indent=1))
     return 0
 

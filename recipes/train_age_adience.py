@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 
-from facezoo.train.recipe_args import DEFAULT_DATA_ROOT, add_training_arguments
+from facezoo.train.recipe_args import add_training_arguments, default_data_root
 
 GRID_MASK = {"probability": 0.6, "final_probability": 0.8, "d_range": (96, 224), "keep_ratio": 0.6,
              "reference_size": 224}
@@ -39,7 +39,7 @@ def parse_folds(text):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_arguments(p, data_dir=os.path.join(DEFAULT_DATA_ROOT, "adience"), epochs=100, batch_size=64,
+    add_training_arguments(p, data_dir=os.path.join(default_data_root(__file__), "adience"), epochs=100, batch_size=64,
                            input_size="112", width=0.5, out="runs/adience")
     p.add_argument("--folds", type=parse_folds, default=[0, 1, 2, 3, 4],
                    help="folds to hold out in turn, e.g. 0,1 (default 0,1,2,3,4); each trains on all the others")
@@ -53,8 +53,8 @@ def main(argv=None):
     from facezoo.data.adience import AdienceReader
     from facezoo.models.dmtl import DmtlConfig, HeadSpec
     from facezoo.train.crossval import run_dmtl_crossval
-    from facezoo.train.experiment import set_threads
-    from facezoo.train.trainer import TrainConfig
+    from facezoo.train.config import TrainConfig
+    from facezoo.train.runner import set_threads
 
     set_threads(args.threads)
     reader = AdienceReader(args.data_dir)
@@ -65,15 +65,13 @@ def main(argv=None):
                         datasets={"adience": [HeadSpec(ADIENCE["age_group"], tolerance=1),
                                               HeadSpec(ADIENCE["gender"])]})
     augment, on_epoch_begin = dict(augment_lib.DEFAULT_AUGMENT), None
-    if not args.no_grid_mask and hasattr(augment_lib, "grid_mask"):
+    if not args.no_grid_mask:
         # The ramp is counted in epochs here (set_step(epoch)): 0.6 in the first epoch, 0.8 in the last.
         augment["grid_mask"] = {**GRID_MASK, "schedule_steps": max(1, args.epochs - 1)}
         augment = augment_lib.make_augment(augment)
 
         def on_epoch_begin(epoch, step):
             augment.set_step(epoch)
-    elif not args.no_grid_mask:
-        print("GridMask is not available in this facezoo.data.augment; training without it", flush=True)
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.lr, weight_decay=args.weight_decay, schedule="step",
         schedule_kwargs={"boundaries": tuple(max(1, round(f * args.epochs)) for f in DECAY_AT)},

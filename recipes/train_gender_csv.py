@@ -52,18 +52,19 @@ def main(argv=None):
     from facezoo.data.augment import DEFAULT_AUGMENT
     from facezoo.data.generic_csv import IMAGE_EXTENSIONS, CsvFolderReader
     from facezoo.data.pipeline import from_records
-    from facezoo.data.records import identity_split
+    from facezoo.data.splits import split_records
     from facezoo.models.dmtl import DmtlConfig, dmtl, output_name
     from facezoo.train import ensemble
-    from facezoo.train.experiment import set_threads
-    from facezoo.train.inputs import for_model
+    from facezoo.tasks.dmtl import DmtlTask, for_model
+    from facezoo.train.config import TrainConfig
+    from facezoo.train.loop import Trainer
+    from facezoo.train.runner import set_threads
     from facezoo.train.strategy import choose_strategy, is_chief
-    from facezoo.train.trainer import Trainer, TrainConfig
 
     set_threads(args.threads)
     reader = CsvFolderReader(args.data_dir)
     records = list(reader.records())
-    labelled = identity_split([r for r in records if r.split == "train"], val_percent=args.val_percent)
+    labelled = [r for r in split_records(records, val_percent=args.val_percent) if r.split != "test"]
     train_records = [r for r in labelled if r.split == "train"]
     val_records = [r for r in labelled if r.split == "val"]
     test_records = [r for r in records if r.split == "test"]
@@ -94,7 +95,7 @@ def main(argv=None):
         seed = args.seed + i
         train_config = TrainConfig(epochs=args.epochs, steps_per_epoch=steps, learning_rate=args.lr,
                                    weight_decay=args.weight_decay, monitor=f"{name}/mean_accuracy", seed=seed)
-        trainer = Trainer(lambda: dmtl(config), dataset(train_records, True, seed), train_config,
+        trainer = Trainer(DmtlTask(lambda: dmtl(config)), dataset(train_records, True, seed), train_config,
                           os.path.join(args.out, f"member_{i}"), global_batch=args.batch_size, strategy=strategy,
                           val_data={name: val_data})
         trainer.fit()

@@ -39,17 +39,19 @@ def random_images(n, size=(40, 32), seed=0):
 
 def package_tiny(out_dir, name="tiny_model", datasets=None, input_size=(40, 32)):
     """A packaged (model.keras + card.json) tiny model in ``out_dir``; returns its card."""
-    from facezoo import zoo
+    from facezoo.preprocessing import PreprocessSpec
+    from facezoo.zoo import ModelCard
+    from facezoo.zoo.package import package_model
     model = tiny_model(datasets=datasets, input_size=input_size)
     src = os.path.join(out_dir, "src.keras")
     model.save(src)
-    card = zoo.ModelCard(
-        name=name, task="test", description="tiny random model for tests",
-        architecture={"backbone": "resnet18", "width": 0.125}, input_size=list(input_size),
-        preprocessing={}, label_spaces=[], training_data={"dataset": "celeba"}, split="none",
+    card = ModelCard(
+        name=name, task="attributes", description="tiny random model for tests",
+        architecture={"backbone": "resnet18", "width": 0.125}, preprocessing=PreprocessSpec(input_size).to_dict(),
+        label_spaces=[], training_data={"dataset": "celeba"}, split="none",
         license="test only", headline="mean_accuracy",
         metrics={"val": {"celeba": {"mean_accuracy": 0.5}}})
     folder = os.path.join(out_dir, name)
-    zoo.package_model(src, folder, card)
+    package_model(src, folder, card)
     os.remove(src)
     return folder, card

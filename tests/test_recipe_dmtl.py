@@ -7,6 +7,8 @@ import sys
 import pytest
 
 from facezoo import zoo
+from facezoo.files import sha256_of
+from facezoo.models.weights import load_keras
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,12 +44,12 @@ def test_train_ship_load_predict_evaluate(celeba_layout, tmp_path):
     assert _run_script("ship_dmtl.py", ["--run", str(run), "--name", "dmtl_tiny", "--dataset", "celeba",
                                         "--data-dir", str(root), "--exported", str(exported)]) == 0
     card = zoo.ModelCard.from_json(exported / "dmtl_tiny" / "card.json")
-    assert card.sha256 == zoo.sha256_of(exported / "dmtl_tiny" / "model.keras")
+    assert card.sha256 == sha256_of(exported / "dmtl_tiny" / "model.keras")
     assert card.evaluate_command.startswith("facezoo evaluate dmtl_tiny --data-dir")
     summary = card.metrics["val"]["celeba"]
     assert 0.0 <= summary["mean_accuracy"] <= 1.0
 
-    from facezoo.evaluate import evaluate
+    from facezoo.evaluation.report import evaluate
     report = evaluate("dmtl_tiny", str(root), directory=str(exported / "dmtl_tiny"), latency=False)
     assert report["summary"]["mean_accuracy"] == pytest.approx(summary["mean_accuracy"])
     model = zoo.load("dmtl_tiny", directory=str(exported / "dmtl_tiny"))
@@ -82,8 +84,8 @@ def test_joint_run_warm_started_ships_one_branch_with_the_whole_chain(celeba_lay
 
     # The shipped branch computes exactly what the joint model computes for UTKFace.
     import numpy as np
-    shipped = zoo.load_keras(str(exported / "tiny_utk" / "model.keras"))
-    whole = zoo.load_keras(str(joint / "best.keras"))
+    shipped = load_keras(str(exported / "tiny_utk" / "model.keras"))
+    whole = load_keras(str(joint / "best.keras"))
     x = np.random.default_rng(0).uniform(0, 255, (2, 40, 32, 3)).astype("float32")
     a, b = shipped(x, training=False), whole(x, training=False)
     assert set(a) == {k for k in b if k.startswith("utkface__")}
@@ -97,14 +99,14 @@ def test_joint_run_warm_started_ships_one_branch_with_the_whole_chain(celeba_lay
                                         "--bn-recalibrate"]) == 0
     card = zoo.ModelCard.from_json(exported / "tiny_bn" / "card.json")
     assert card.train_command.endswith("--dataset utkface --bn-recalibrate") and "re-estimated" in card.notes
-    recal = zoo.load_keras(str(exported / "tiny_bn" / "model.keras"))
+    recal = load_keras(str(exported / "tiny_bn" / "model.keras"))
     stats = {w.path: w.numpy() for w in recal.weights}
     changed = [w.path for w in whole.weights if w.path in stats and not np.allclose(stats[w.path], w.numpy())]
     assert changed and all(p.endswith(("moving_mean", "moving_variance")) for p in changed)
 
 
 def test_head_weights_override_the_recipe_and_reach_the_card_command():
-    from facezoo.train.experiment import build_config
+    from facezoo.train.runner import build_config
     config = build_config(["celeba", "utkface"], input_size=(40, 32), head_weights={"age": 16})
     weights = {h.attribute.name: h.weight for d in config.datasets for h in d.heads}
     assert weights["age"] == 16.0 and weights["gender"] == 1.0 and weights["Smiling"] == 1.0

@@ -11,7 +11,8 @@ import pytest
 
 import facezoo
 from facezoo import zoo
-from tests.helpers import REPO, data_dir
+from facezoo.files import sha256_of
+from tests.helpers import data_dir
 
 EXPECTED = ["dmtl_celeba", "dmtl_utkface"]
 
@@ -36,7 +37,7 @@ def test_installed_package_loads_every_model_from_any_directory(tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(EXPECTED) <= set(out)
     for name, info in out.items():
-        assert zoo.sha256_of(os.path.join(info["dir"], zoo.MODEL_FILE)) == info["sha"]
+        assert sha256_of(os.path.join(info["dir"], zoo.MODEL_FILE)) == info["sha"]
         assert info["attrs"] > 0
 
 
@@ -52,11 +53,11 @@ def test_card_is_complete_and_within_budget(name):
 
 
 def _evaluate_sample(name, dataset, limit):
-    from facezoo.evaluate import evaluate
+    from facezoo.evaluation.report import evaluate
     path = data_dir(dataset)
     if path is None:
         pytest.skip(f"../shared/data/{dataset} is absent")
-    import facezoo.evaluate as ev
+    import facezoo.evaluation.report as ev
     records = ev.evaluation_records
     def spread(*args, **kwargs):
         # A small, fixed sample spread evenly over the validation split: its files are in name

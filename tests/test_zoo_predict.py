@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 
 from facezoo import zoo
+from facezoo.files import sha256_of
+from facezoo.errors import ChecksumError
 from facezoo.images import ImageError
 from tests.helpers import package_tiny
 
@@ -23,7 +25,7 @@ def test_package_writes_card_with_checksum(packaged):
     folder, card = packaged
     with open(os.path.join(folder, "card.json")) as f:
         data = json.load(f)
-    assert data["sha256"] == zoo.sha256_of(os.path.join(folder, "model.keras"))
+    assert data["sha256"] == sha256_of(os.path.join(folder, "model.keras"))
     assert data["size_bytes"] == os.path.getsize(os.path.join(folder, "model.keras"))
     assert zoo.ModelCard.from_json(os.path.join(folder, "card.json")) == card
 
@@ -35,18 +37,18 @@ def test_tampered_and_truncated_files_are_refused(packaged, tmp_path):
     data = bytearray((tampered / "model.keras").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (tampered / "model.keras").write_bytes(bytes(data))
-    with pytest.raises(zoo.ChecksumError, match="sha256"):
+    with pytest.raises(ChecksumError, match="sha256"):
         zoo.load("tiny_model", directory=str(tampered))
     truncated = tmp_path / "truncated"
     shutil.copytree(folder, truncated)
     (truncated / "model.keras").write_bytes(data[: len(data) // 3])
-    with pytest.raises(zoo.ChecksumError, match="truncated"):
+    with pytest.raises(ChecksumError, match="truncated"):
         zoo.load("tiny_model", directory=str(truncated))
 
 
 def test_unknown_name_lists_close_matches(monkeypatch, packaged):
     folder, _ = packaged
-    monkeypatch.setattr(zoo, "EXPORTED_DIR", os.path.dirname(folder))
+    monkeypatch.setattr(zoo.registry, "EXPORTED_DIR", os.path.dirname(folder))
     assert zoo.list_models() == ["tiny_model"]
     assert zoo.list_models("dmtl_*") == []
     with pytest.raises(ValueError, match="Did you mean 'tiny_model'"):
@@ -124,3 +126,11 @@ def test_predict_preprocesses_exactly_like_the_training_pipeline(packaged, tmp_p
                                                  batch_size=1, training=False)))
     np.testing.assert_allclose(model.preprocess(pixels), images[0].numpy(), atol=1e-5)
     np.testing.assert_allclose(model.preprocess(pixels.astype(np.float32)), images[0].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_predict_rejects_a_bad_batch_size(packaged, batch_size):
+    folder, _ = packaged
+    model = zoo.load("tiny_model", directory=folder)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        model.predict(np.zeros((40, 32, 3), np.uint8), batch_size=batch_size)

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 
 def fit_landmarks(landmarks, image_hw, size):
-    """Moves landmarks the way ``facezoo.preprocess.fit_to_input`` moves the pixels.
+    """Moves landmarks the way ``facezoo.preprocessing.fit_to_input`` moves the pixels.
 
     ``fit_to_input`` centre-crops to the target aspect and resizes with half-pixel centres; this
     applies the same crop offset and scale, so landmarks stay on the features they mark.

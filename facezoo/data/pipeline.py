@@ -34,7 +34,7 @@ from facezoo.attributes import LabelSpace
 from facezoo.data.augment import make_augment
 from facezoo.data.records import FaceRecord
 from facezoo.data.tfrecord import read_manifest
-from facezoo.preprocess import fit_to_input, preprocess_input
+from facezoo.preprocessing import fit_to_input, preprocess_input
 
 AUTOTUNE = tf.data.AUTOTUNE
 MULTI_WORKER_SEED = 20240601

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from facezoo.attributes import LabelSpace
 from facezoo.data.align import align_face, fit_landmarks
 from facezoo.data.records import DataFormatError, FaceRecord
-from facezoo.preprocess import fit_to_input
+from facezoo.preprocessing import fit_to_input
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"

@@ -5,4 +5,4 @@ from facezoo.models.inception import inception  # noqa: F401
 from facezoo.models.resnet import resnet18, resnet34, resnet50  # noqa: F401
 from facezoo.models.vgg import vgg16  # noqa: F401
 from facezoo.models.registry import BACKBONES, register_backbone  # noqa: F401
-from facezoo.preprocess import preprocess_input, fit_to_input  # noqa: F401
+from facezoo.preprocessing import PreprocessSpec, fit_to_input, prepare_input, preprocess_input  # noqa: F401

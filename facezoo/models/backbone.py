@@ -156,59 +156,6 @@ def finish(model_name, inputs, outputs, weights):
         inputs = sources[0] if len(sources) == 1 else sources
     model = keras.Model(inputs, outputs, name=model_name)
     if weights is not None:
+        from facezoo.models.weights import load_weights
         load_weights(model, weights)
     return model
-
-
-def load_weights(model, weights):
-    """Loads ``weights``: a ``.weights.h5``/``.keras`` path, or a name registered in ``facezoo.zoo``."""
-    path = os.fspath(weights)
-    if not os.path.exists(path):
-        from facezoo import zoo
-        path = zoo.backbone_weights_path(path, model.name)
-    if path.endswith(".keras"):
-        src = keras.saving.load_model(path, safe_mode=True, compile=False)
-        model.set_weights(src.get_weights())
-    else:
-        model.load_weights(path)
-
-
-def transfer_weights(source, target, *, require_all: bool = False) -> dict:
-    """Copies every weight of ``source`` into the ``target`` weight with the same path and shape.
-
-    Warm-starts a model from another one that shares part of its layers (a joint DMTL model from a
-    one-data-set model, one data set's branch out of a joint model). Paths are Keras 3 variable
-    paths (``layer/variable``), so both models must name their layers alike, as builders here do.
-
-    Args:
-        source: a model, or a ``.keras`` path (loaded with ``safe_mode=True``).
-        target: the model to fill (built).
-        require_all: raise unless every weight of ``target`` was copied.
-
-    Returns:
-        ``{"copied": [...], "missing": [...], "mismatched": [...]}``: target paths copied, target paths
-        absent from the source, and paths present in both with different shapes (left untouched).
-
-    Raises:
-        ValueError: nothing matched, or (with ``require_all``) some target weight was not copied.
-    """
-    if not isinstance(source, keras.Model):
-        source = keras.saving.load_model(os.fspath(source), safe_mode=True, compile=False)
-    src = {w.path: w for w in source.weights}
-    copied, missing, mismatched = [], [], []
-    for w in target.weights:
-        s = src.get(w.path)
-        if s is None:
-            missing.append(w.path)
-        elif tuple(s.shape) != tuple(w.shape):
-            mismatched.append(f"{w.path}: source {tuple(s.shape)} vs target {tuple(w.shape)}")
-        else:
-            w.assign(s.value)
-            copied.append(w.path)
-    if not copied:
-        raise ValueError(f"transfer_weights: no weight of {source.name!r} matches {target.name!r} by path and "
-                         f"shape (first target paths: {[w.path for w in target.weights[:3]]})")
-    if require_all and (missing or mismatched):
-        raise ValueError(f"transfer_weights: {len(missing)} target weights missing from the source "
-                         f"(e.g. {missing[:3]}) and {len(mismatched)} of another shape (e.g. {mismatched[:3]})")
-    return {"copied": copied, "missing": missing, "mismatched": mismatched}

@@ -246,7 +246,7 @@ def dmtl(config: DmtlConfig, weights=None) -> Dmtl:
     """Builds a DMTL model; ``weights`` is None, a ``.weights.h5``/``.keras`` path."""
     model = Dmtl(config)
     if weights is not None:
-        from facezoo.models.backbone import load_weights
+        from facezoo.models.weights import load_weights
         load_weights(model, weights)
     return model
 

@@ -75,6 +75,11 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
+def decode_confidence(logits) -> np.ndarray:
+    """Self-evaluation logits (N,) or (N, 1) -> the probability that each prediction is right, (N,)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits).reshape(-1)))
+
+
 def _softmax(x):
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)

@@ -84,7 +84,7 @@ def ResNet(model_name, *, include_top=True, weights=None, input_tensor=None, inp
         raise ValueError(f"Unknown ResNet {model_name!r}; choose one of {sorted(STACKS)}")
     input_shape = bb.check_arguments(
         model_name, include_top=include_top, weights=weights, input_shape=input_shape, pooling=pooling,
-        classes=classes, width=width, activation=activation)
+        classes=classes, width=width, activation=activation, input_tensor=input_tensor)
     kind, depths = STACKS[model_name]
     block = BLOCKS[kind]
 

@@ -22,6 +22,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from facezoo.files import atomic_write
+
 METRICS_FILE = "metrics.json"
 
 
@@ -93,15 +95,15 @@ def cross_validate(folds: Sequence[str], train_fold: Callable[[str, list[str], s
         metrics = {k: float(v) for k, v in train_fold(fold, [f for f in folds if f != fold], fold_dir).items()}
         per_fold[fold] = metrics
         if write:
-            _write(os.path.join(fold_dir, METRICS_FILE), json.dumps(metrics, indent=1))
+            atomic_write(os.path.join(fold_dir, METRICS_FILE), json.dumps(metrics, indent=1))
         if verbose:
             print(f"[crossval] {fold}: " + ", ".join(f"{k}={v:.4f}" for k, v in list(metrics.items())[:6]),
                   flush=True)
     summary = summarize_folds(per_fold)
     table = markdown_table(summary)
     if write:
-        _write(os.path.join(out_dir, "crossval.json"), json.dumps(summary, indent=1))
-        _write(os.path.join(out_dir, "crossval.md"), table)
+        atomic_write(os.path.join(out_dir, "crossval.json"), json.dumps(summary, indent=1))
+        atomic_write(os.path.join(out_dir, "crossval.md"), table)
     if verbose:
         print(table, flush=True)
     return summary
@@ -158,9 +160,9 @@ def run_dmtl_crossval(records, label_space, config, train_config, out_dir, *, ba
     from facezoo.data.pipeline import pipeline
     from facezoo.data.tfrecord import convert, read_manifest
     from facezoo.models.dmtl import dmtl
-    from facezoo.train.inputs import for_model
+    from facezoo.tasks.dmtl import DmtlTask, collect_outputs, evaluate_outputs, for_model
+    from facezoo.train.loop import Trainer
     from facezoo.train.strategy import choose_strategy, is_chief, worker_dir
-    from facezoo.train.trainer import Trainer, evaluate_outputs
 
     if len(config.datasets) != 1:
         raise ValueError(f"run_dmtl_crossval: the config must have one data set, it has "
@@ -187,22 +189,17 @@ def run_dmtl_crossval(records, label_space, config, train_config, out_dir, *, ba
                          training=True, augment=augment, seed=train_config.seed).repeat()
         val = pipeline(manifest, held_out, image_size=config.input_size, batch_size=128, training=False)
         val = for_model(val, dataset, config)
-        trainer = Trainer(lambda: dmtl(config), for_model(train, dataset, config),
+        task = DmtlTask(lambda: dmtl(config))
+        trainer = Trainer(task, for_model(train, dataset, config),
                           dataclasses.replace(train_config, steps_per_epoch=steps), fold_dir,
                           global_batch=batch_size, strategy=strategy, val_data={dataset: val},
                           on_epoch_begin=on_epoch_begin)
         trainer.fit(verbose=verbose)
-        outputs, labels, masks = trainer.predict_dataset(val)
+        outputs, labels, masks = collect_outputs(task.forward(trainer.model), val)
         evaluation = evaluate_outputs(config, outputs, labels, masks, datasets=[dataset])
         if is_chief():
-            _write(os.path.join(fold_dir, "eval.json"), json.dumps(evaluation, indent=1))
+            atomic_write(os.path.join(fold_dir, "eval.json"), json.dumps(evaluation, indent=1))
         return flat_metrics(evaluation, dataset)
 
     return cross_validate(all_folds, train_fold, out_dir, held_out=folds, write=is_chief(), verbose=verbose)
 
-
-def _write(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -66,8 +66,8 @@ CASES = {
 # skip it to keep the suite fast; its parameter count, width and argument checks still run.
 TINY_CASES = sorted(set(CASES) - {"resnet34"})
 FIXED_TOP = sorted(name for name, case in CASES.items() if case.fixed_top)
-# Builders that check ``input_tensor`` against ``input_shape`` (resnet does not pass it on yet).
-CHECKS_INPUT_TENSOR = ("alexnet", "inception", "vgg16")
+# Builders that check ``input_tensor`` against ``input_shape``.
+CHECKS_INPUT_TENSOR = ("alexnet", "inception", "resnet18", "vgg16")
 
 
 @pytest.fixture(scope="module", params=TINY_CASES)

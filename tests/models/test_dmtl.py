@@ -65,7 +65,7 @@ def test_select_dataset_keeps_one_branch():
 
 
 def test_one_branch_extracted_from_a_joint_model_gives_the_joint_outputs():
-    from facezoo.models.backbone import transfer_weights
+    from facezoo.models.weights import transfer_weights
     joint = tiny_model()
     x = random_images(2)
     joint_out = joint(x, training=False)
@@ -79,7 +79,7 @@ def test_one_branch_extracted_from_a_joint_model_gives_the_joint_outputs():
 
 
 def test_warm_start_copies_shared_weights_and_leaves_new_branch(tmp_path):
-    from facezoo.models.backbone import transfer_weights
+    from facezoo.models.weights import transfer_weights
     one = dmtl(select_dataset(tiny_config(), ["celeba"]))
     path = tmp_path / "celeba.keras"
     one.save(path)
@@ -96,7 +96,7 @@ def test_warm_start_copies_shared_weights_and_leaves_new_branch(tmp_path):
 
 
 def test_warm_start_refuses_an_unrelated_model():
-    from facezoo.models.backbone import transfer_weights
+    from facezoo.models.weights import transfer_weights
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="zz")])
     with pytest.raises(ValueError, match="no weight"):
         transfer_weights(other, tiny_model())

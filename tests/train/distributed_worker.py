@@ -41,7 +41,9 @@ def main():
 
     from facezoo.models.dmtl import dmtl
     from facezoo.train.strategy import choose_strategy, cluster_spec
-    from facezoo.train.trainer import Trainer, TrainConfig
+    from facezoo.tasks.dmtl import DmtlTask
+    from facezoo.train.config import TrainConfig
+    from facezoo.train.loop import Trainer
     from tests.train.synthetic import synthetic_dataset, tiny_config
 
     strategy = choose_strategy()
@@ -54,7 +56,7 @@ def main():
     val = synthetic_dataset(config, n=n, batch=args.batch, seed=1, repeat=False)
     train_config = TrainConfig(epochs=args.epochs, steps_per_epoch=args.steps, learning_rate=0.02,
                                schedule="constant", plateau_patience=1, monitor="adience/mean_accuracy")
-    trainer = Trainer(lambda: dmtl(config), train, train_config, args.out, global_batch=args.batch,
+    trainer = Trainer(DmtlTask(lambda: dmtl(config)), train, train_config, args.out, global_batch=args.batch,
                       strategy=strategy, val_data={"adience": val})
     trainer.restore()
     start_step = int(trainer.step.numpy())

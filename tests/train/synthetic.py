@@ -6,14 +6,13 @@ import tensorflow as tf
 
 from facezoo.attributes import ADIENCE
 from facezoo.models.dmtl import DmtlConfig
-from facezoo.train.inputs import for_model
+from facezoo.tasks.dmtl import for_model
 
 
 def tiny_config(heads=ADIENCE, size: int = 32, **overrides) -> DmtlConfig:
-    """A ResNet-18 DMTL at width 0.125 and ``size`` px: an ordinal and a nominal head by default."""
-    kwargs = dict(backbone="resnet18", input_size=size, heads=heads, width=0.125, dropout=0.0, branch_units=16)
-    kwargs.update(overrides)
-    return DmtlConfig(**kwargs)
+    """``tests.helpers.tiny_config`` with Adience's heads (an ordinal and a nominal one) at ``size`` px."""
+    from tests.helpers import tiny_config as shared_tiny_config
+    return shared_tiny_config(datasets={heads.name: heads}, input_size=(size, size), **{"dropout": 0.0, **overrides})
 
 
 def synthetic_arrays(n: int, size: int, label_space=ADIENCE, seed: int = 0):

@@ -1,5 +1,5 @@
-"""The custom training loop on one device: resume, plateau and early stopping, freezing, per-layer
-learning rates, masked losses, schedules. Tiny model (ResNet-18 at width 0.125, 32 px), a few steps."""
+"""The generic training loop with the DMTL task on one device: resume, plateau and early stopping,
+freezing, per-layer learning rates, masked losses, schedules. Tiny model (ResNet-18 at width 0.125, 32 px)."""
 import json
 import os
 
@@ -8,10 +8,15 @@ import pytest
 
 from facezoo.models.dmtl import dmtl
 from facezoo.train import schedules
-from facezoo.train.trainer import Trainer, TrainConfig
+from facezoo.tasks.dmtl import DmtlTask
+from facezoo.train.config import TrainConfig
+from facezoo.train.loop import Trainer
 from tests.train.synthetic import synthetic_dataset, tiny_config
 
 BATCH = 4
+
+
+TASK_ARGS = ("freeze_until", "lr_multipliers", "confidence_weight")
 
 
 def make_trainer(out, steps=2, val=False, **config):
@@ -19,8 +24,9 @@ def make_trainer(out, steps=2, val=False, **config):
     train = synthetic_dataset(model_config, n=steps * BATCH, batch=BATCH)
     val_data = {"adience": synthetic_dataset(model_config, n=BATCH, batch=BATCH, repeat=False)} if val else None
     config.setdefault("schedule", "constant")
-    return Trainer(lambda: dmtl(model_config), train, TrainConfig(steps_per_epoch=steps, **config), out,
-                   global_batch=BATCH, val_data=val_data)
+    task = DmtlTask(lambda: dmtl(model_config), **{k: config.pop(k) for k in TASK_ARGS if k in config})
+    return Trainer(task, train, TrainConfig(steps_per_epoch=steps, **config), out, global_batch=BATCH,
+                   val_data=val_data)
 
 
 class Interrupted(Exception):
@@ -52,7 +58,7 @@ def test_resume_after_interruption_continues_without_losing_or_repeating_epochs(
 
     second = make_trainer(tmp_path, epochs=4)
     history = second.fit(verbose=True)
-    assert "resumed from" in capsys.readouterr().out
+    assert "resumed at epoch 2, step 5" in capsys.readouterr().out
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]
     assert [r["step"] for r in history] == [2, 4, 6, 8]
     assert history[:2] == first.history
@@ -78,9 +84,8 @@ def test_plateau_halves_the_learning_rate_and_early_stopping_sticks(tmp_path):
     config = dict(epochs=10, steps=1, val=True, plateau_patience=1, early_stopping_patience=2,
                   monitor="adience/mean_accuracy", learning_rate=1e-3, reference_batch=BATCH)
     trainer = make_trainer(tmp_path, **config)
-    trainer.score_fn = None
     # A monitored value that never improves: the plateau halves after each epoch, training stops after 3.
-    trainer.validate = lambda: {"adience/mean_accuracy": 0.5}
+    trainer.task.validate = lambda model, val_data: {"adience/mean_accuracy": 0.5}
     history = trainer.fit(verbose=False)
     assert [r["epoch"] for r in history] == [1, 2, 3]
     assert [r["lr"] for r in history] == pytest.approx([1e-3, 1e-3, 5e-4])
@@ -99,9 +104,10 @@ def test_freeze_until_and_lr_multiplier_groups(tmp_path):
     frozen = model.get_layer("conv1_conv").kernel
     assert not model.get_layer("conv1_bn").trainable
     assert all(not v.path.startswith("conv1_") for v in model.trainable_variables)
-    assert sorted(trainer.groups) == [0.1, 1.0]
-    assert all(v.path.startswith("adience") for v in trainer.groups[0.1])
-    assert not any(v.path.startswith("adience") for v in trainer.groups[1.0])
+    groups = trainer.task.groups
+    assert sorted(groups) == [0.1, 1.0] and sorted(trainer.optimizers) == ["0", "1"]
+    assert all(v.path.startswith("adience") for v in groups[0.1])
+    assert not any(v.path.startswith("adience") for v in groups[1.0])
     before = {v.path: v.numpy().copy() for v in model.variables}
     trainer.fit(verbose=False)
     np.testing.assert_array_equal(frozen.numpy(), before[frozen.path])
@@ -111,8 +117,8 @@ def test_freeze_until_and_lr_multiplier_groups(tmp_path):
         return np.median(deltas[deltas > 0])
 
     # Adam's first update is about lr * sign(gradient): the ratio of the groups' steps is the multiplier.
-    assert median_update(trainer.groups[1.0]) == pytest.approx(1e-2, rel=0.2)
-    assert median_update(trainer.groups[0.1]) == pytest.approx(1e-3, rel=0.2)
+    assert median_update(groups[1.0]) == pytest.approx(1e-2, rel=0.2)
+    assert median_update(groups[0.1]) == pytest.approx(1e-3, rel=0.2)
 
 
 def test_freeze_until_unknown_layer_says_what_exists(tmp_path):
@@ -123,7 +129,7 @@ def test_freeze_until_unknown_layer_says_what_exists(tmp_path):
 def test_a_dataset_that_runs_out_gets_a_clear_error(tmp_path):
     config = tiny_config()
     finite = synthetic_dataset(config, n=BATCH, batch=BATCH, repeat=False)
-    trainer = Trainer(lambda: dmtl(config), finite, TrainConfig(epochs=1, steps_per_epoch=2), tmp_path,
+    trainer = Trainer(DmtlTask(lambda: dmtl(config)), finite, TrainConfig(epochs=1, steps_per_epoch=2), tmp_path,
                       global_batch=BATCH)
     with pytest.raises(ValueError, match=r"train_data ran out at epoch 1, step 1: it must repeat"):
         trainer.fit(verbose=False)
@@ -136,12 +142,13 @@ def test_compute_loss_ignores_masked_labels(tmp_path):
                for k, v in trainer.model.output.items()}
     labels = {"adience__age_group": np.array([1, 5, 2], np.int32), "adience__gender": np.array([0, 1, 1], np.int32)}
     masks = {"adience__age_group": np.array([1, 0, 1], np.float32), "adience__gender": np.array([1, 1, 0], np.float32)}
-    base, per_head = trainer.compute_loss(outputs, labels, masks)
+    loss = trainer.task.compute_loss
+    base, per_head = loss(trainer.model, outputs, labels, masks, BATCH)
     changed = {"adience__age_group": np.array([1, 0, 2], np.int32), "adience__gender": np.array([0, 1, 0], np.int32)}
-    again, _ = trainer.compute_loss(outputs, changed, masks)
+    again, _ = loss(trainer.model, outputs, changed, masks, BATCH)
     assert float(again) == float(base)
     moved = {**labels, "adience__gender": np.array([1, 1, 1], np.int32)}
-    assert float(trainer.compute_loss(outputs, moved, masks)[0]) != float(base)
+    assert float(loss(trainer.model, outputs, moved, masks, BATCH)[0]) != float(base)
     assert set(per_head) == {"adience__age_group", "adience__gender"}
 
 

@@ -1,56 +1,60 @@
-"""``FaceModel``: a loaded model plus its card, turning face crops into named attributes.
+"""``FaceModel``: a loaded attribute model plus its card, turning face crops into named attributes.
 
-``predict`` reads every input with ``facezoo.images.load_image``, preprocesses it with the same two
-functions training used (``fit_to_input`` then ``preprocess_input``), runs the network in batches
-through one cached ``tf.function`` (``model.predict`` costs ~50 ms per call), and decodes each
-head with ``facezoo.models.heads.decode_head``.
+``predict`` reads every input with ``facezoo.images.load_image``, builds the network input with
+``facezoo.preprocessing.prepare_input`` from the card's preprocessing spec (the function training's
+pipeline applies in two halves), runs the network in batches through one cached ``tf.function``
+(``model.predict`` costs ~50 ms per call), and decodes each head with ``facezoo.models.heads``.
 """
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
+from facezoo.errors import UsageError
 from facezoo.images import ImageError, describe, load_image
 from facezoo.models.dmtl import confidence_name, heads_of
-from facezoo.models.heads import decode_head
-from facezoo.preprocess import fit_to_input, preprocess_input
+from facezoo.models.heads import decode_confidence, decode_head
+from facezoo.preprocessing import prepare_input
 
 
 class FaceModel:
-    """A shipped model ready for inference.
+    """A shipped attribute model ready for inference (``facezoo.load`` returns it for task ``attributes``).
 
     Attributes:
         model: the Keras model (outputs are logits keyed ``<dataset>__<attribute>``).
         card: its ``facezoo.zoo.ModelCard``.
+        spec: the card's ``PreprocessSpec``.
     """
 
     def __init__(self, model, card):
         self.model = model
         self.card = card
-        self.input_size = tuple(card.input_size)
+        self.spec = card.spec
+        self.input_size = self.spec.input_size
         self.heads = heads_of(model)
         self._forward = tf.function(
             lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, *self.input_size, 3], tf.float32)],
+            input_signature=[tf.TensorSpec([None, *self.spec.input_shape], tf.float32)],
             reduce_retracing=True)
         # One graph for every image size: eager preprocessing costs several ms per image.
-        self._prepare = tf.function(self._prepare_graph,
+        self._prepare = tf.function(lambda image: prepare_input(image, self.spec),
                                     input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
+
+    @classmethod
+    def from_folder(cls, directory: str, card) -> "FaceModel":
+        """The model in a shipped folder, checksum-verified (what ``facezoo.load`` calls)."""
+        from facezoo.zoo.registry import load_verified_keras
+        return cls(load_verified_keras(directory, card), card)
 
     def __repr__(self):
         return f"FaceModel({self.card.name!r}, input={self.input_size}, heads={len(self.heads)})"
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """One RGB image (uint8, or float in [0, 255]) -> the network's float input (h, w, 3)."""
+        """One RGB image (uint8, or float in [0, 255]) -> the network's float input."""
         return self._prepare(tf.convert_to_tensor(np.asarray(image, np.float32))).numpy()
 
-    def _prepare_graph(self, image):
-        # Rounded to whole grey levels as the training pipeline stores its images (uint8), so a
-        # file gives the network exactly the input it would get in training and evaluation.
-        return preprocess_input(tf.round(fit_to_input(image, self.input_size)))
-
     def logits(self, batch: np.ndarray) -> dict:
-        """Raw outputs for a preprocessed batch (N, h, w, 3)."""
+        """Raw outputs for a preprocessed batch."""
         return {k: v.numpy() for k, v in self._forward(tf.convert_to_tensor(batch, tf.float32)).items()}
 
     def predict(self, images, *, batch_size: int = 32, errors: str = "raise"):
@@ -58,7 +62,7 @@ class FaceModel:
 
         Args:
             images: a path, bytes, a numpy array, a PIL image, or a list of these.
-            batch_size: images per forward pass.
+            batch_size: images per forward pass (a positive int).
             errors: ``"raise"`` stops at the first bad input with an ``ImageError`` naming it;
                 ``"collect"`` returns ``{"input": ..., "error": "..."}`` for bad items and carries on.
 
@@ -66,12 +70,14 @@ class FaceModel:
             One dict per image (a single dict for a single input) — JSON-serialisable:
             ``{"input": name, "model": name, "attributes": {attribute: {...}}}``; binary attributes
             give ``probability`` and ``present`` (probability >= the card's threshold), nominal ones
-            ``label`` and ``probabilities``, ordinal ones ``value`` (e.g. years), ``label`` and
-            ``probabilities`` (omitted for more than 10 classes); every head adds ``confidence`` and
-            ``abstain`` (confidence below the card's ``abstain_below``).
+            ``label`` and ``probabilities``, ordinal ones one ``value`` (e.g. years, the expected value of
+            the ordinal distribution; plus ``probabilities`` for at most 10 classes); every head adds ``confidence`` and ``abstain`` (confidence below
+            the card's ``abstain_below``).
         """
         if errors not in ("raise", "collect"):
-            raise ValueError(f"errors must be 'raise' or 'collect', got {errors!r}")
+            raise UsageError(f"errors must be 'raise' or 'collect', got {errors!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise UsageError(f"batch_size must be a positive int, got {batch_size!r}")
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
         results: list = [None] * len(items)
@@ -102,15 +108,17 @@ class FaceModel:
             if attr.kind == "binary":
                 p = float(dec["positive"][0])
                 entry = {"probability": round(p, 4), "present": bool(p >= self.card.thresholds.get(attr.name, 0.5))}
-            else:
-                entry["label"] = attr.classes[int(dec["index"][0])]
-                if attr.kind == "ordinal":
-                    entry["value"] = round(float(dec["value"][0]), 2)
+            elif attr.kind == "ordinal":
+                # One answer: the expected value (the rank decoded by CORAL can differ from it).
+                entry["value"] = round(float(dec["value"][0]), 2)
                 if attr.num_classes <= 10:
                     entry["probabilities"] = {c: round(float(p), 4) for c, p in zip(attr.classes, probs)}
+            else:
+                entry["label"] = attr.classes[int(dec["index"][0])]
+                entry["probabilities"] = {c: round(float(p), 4) for c, p in zip(attr.classes, probs)}
             conf_key = confidence_name(name)
             if conf_key in outputs:
-                c = float(1.0 / (1.0 + np.exp(-outputs[conf_key][row, 0])))
+                c = float(decode_confidence(outputs[conf_key][row])[0])
                 entry["confidence"] = round(c, 4)
                 entry["abstain"] = bool(c < self.card.abstain_below)
             out[attr.name] = entry

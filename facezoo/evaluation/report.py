@@ -19,10 +19,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from facezoo.data.splits import SPLIT_SALT, split_records
+from facezoo.errors import MissingDataError, UsageError
 from facezoo.models.dmtl import heads_of
-from facezoo.train.trainer import collect_outputs, evaluate_outputs
-
-SPLIT_SALT = "facezoo-val"
+from facezoo.tasks.dmtl import collect_outputs, evaluate_outputs, for_model
 
 
 def resolve_model(model: str, directory: str | None = None):
@@ -31,27 +31,27 @@ def resolve_model(model: str, directory: str | None = None):
     ``directory`` overrides where a named model's folder is (a packaged folder not yet installed).
     """
     from facezoo import zoo
+    from facezoo.models.weights import load_keras
+    from facezoo.zoo.registry import load_verified_keras
     if directory is None:
         if model.endswith(".keras") or os.path.isfile(model):
             if not os.path.isfile(model):
-                raise FileNotFoundError(f"model file {model} does not exist")
-            return zoo.load_keras(model), None, model
+                raise MissingDataError(f"model file {model} does not exist")
+            return load_keras(model), None, model
         directory = zoo.model_dir(model)
     card = zoo.ModelCard.from_json(os.path.join(directory, zoo.CARD_FILE))
-    path = zoo.verified_path(directory, card)
-    return zoo.load_keras(path), card, path
+    return load_verified_keras(directory, card), card, os.path.join(directory, card.weights_file)
 
 
 def evaluation_records(dataset: str, data_dir: str, split: str, val_percent: int):
     """Records of ``split`` read from ``data_dir`` and split exactly as training split them."""
     from facezoo.data import READERS
-    from facezoo.data.records import identity_split
     if dataset not in READERS:
-        raise ValueError(f"no reader for data set {dataset!r}; known: {sorted(READERS)}")
-    records = identity_split(list(READERS[dataset](data_dir).records()), val_percent=val_percent, salt=SPLIT_SALT)
+        raise UsageError(f"no reader for data set {dataset!r}; known: {sorted(READERS)}")
+    records = split_records(READERS[dataset](data_dir).records(), val_percent=val_percent)
     chosen = [r for r in records if r.split == split]
     if not chosen:
-        raise ValueError(f"{data_dir}: no records in split {split!r} (splits found: "
+        raise UsageError(f"{data_dir}: no records in split {split!r} (splits found: "
                          f"{sorted({r.split for r in records})})")
     return chosen
 
@@ -84,7 +84,7 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
     names = [d.name for d in cfg.datasets]
     dataset = dataset or (card.training_data.get("dataset") if card else None) or names[0]
     if dataset not in names:
-        raise ValueError(f"model {model} has no {dataset!r} branch; it has {names}")
+        raise UsageError(f"model {model} has no {dataset!r} branch; it has {names}")
     space = next(d for d in cfg.datasets if d.name == dataset)
     from facezoo.attributes import LabelSpace
     label_space = LabelSpace(dataset, tuple(h.attribute for h in space.heads))
@@ -97,7 +97,7 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
         data_desc = {"tfrecords": os.path.abspath(data_dir), "split": split}
     else:
         if not os.path.isdir(data_dir):
-            raise FileNotFoundError(f"data directory {data_dir} does not exist")
+            raise MissingDataError(f"data directory {data_dir} does not exist")
         records = evaluation_records(dataset, data_dir, split, val_percent)
         sources = [r.image for r in records]
         ds = from_records(records, READERS[dataset].label_space, image_size=cfg.input_size,
@@ -106,7 +106,6 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
         data_desc = {"data_dir": os.path.abspath(data_dir), "split": split, "val_percent": val_percent,
                      "split_salt": SPLIT_SALT}
 
-    from facezoo.train.inputs import for_model
     ds = for_model(ds, dataset, cfg)
     forward = tf.function(lambda x: keras_model(x, training=False))
     outs, labs, msks = collect_outputs(forward, ds)
@@ -132,7 +131,7 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
 
 
 def _plots(keras_model, per_head, cfg, dataset, out):
-    from facezoo.train import plots
+    from facezoo.evaluation import plots
     plots.plot_per_attribute(per_head, os.path.join(out, "per_attribute.png"),
                              title=f"{dataset}: accuracy per attribute (red: majority baseline)")
     for _ds, spec, name in heads_of(cfg):

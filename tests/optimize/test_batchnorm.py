@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from facezoo.train.batchnorm import batchnorm_layers, recalibrate_batchnorm
+from facezoo.optimize.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from tests.helpers import random_images, tiny_model
 
 

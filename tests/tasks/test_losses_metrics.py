@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from facezoo.attributes import ADIENCE, GENDER, Attribute
-from facezoo.train import losses, metrics
+from facezoo.tasks import losses, metrics
 
 AGE = ADIENCE["age_group"]  # ordinal, 8 groups, values = group mid-points
 SMILE = Attribute("smile", "binary", "holistic")

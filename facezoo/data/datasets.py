@@ -1,0 +1,100 @@
+"""One table of data-set recipes: everything a recipe, a card and the evaluator need about a data set.
+
+Adding a data set or a model is one ``DatasetRecipe`` entry here (reader, label space, heads, split
+unit, score, licence, description, source, headline metric, preprocessing) plus a recipe command line;
+``recipes/train_dmtl.py``, ``recipes/ship_dmtl.py``, ``facezoo evaluate`` and the cards read it.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from facezoo import attributes as A
+from facezoo.data.splits import split_rule
+from facezoo.models.dmtl import HeadSpec
+from facezoo.preprocessing import CELEBA_ALIGNED, FaceFraming
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """A named metric expression: ``sum(weight * summary[metric])``, higher is better."""
+
+    terms: tuple  # ((metric, weight), ...)
+
+    def __call__(self, summary: dict) -> float:
+        return float(sum(weight * summary[metric] for metric, weight in self.terms))
+
+    def __str__(self):
+        return " + ".join(f"{w:g}*{m}" for m, w in self.terms).replace("+ -", "- ")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetRecipe:
+    """How one data set is read, split, attached to a DMTL model and described on a card.
+
+    Args:
+        name: reader name in ``facezoo.data.READERS``.
+        label_space: its label space.
+        heads: its DMTL heads (loss weights, tolerances).
+        split_unit: what the split hashes (``"identity"``, ``"file"``), for the card's split rule.
+        score: the validation score that chooses the best epoch.
+        headline: the summary metric ``facezoo list`` shows.
+        license: the data set's terms, inherited by weights trained on it.
+        description: what a model trained on it predicts (card text).
+        source: where the staged copy comes from.
+        framing: the face framing of its images (``preprocessing.FaceFraming``; None: not measured).
+        color: ``"rgb"`` or ``"grey"`` network input.
+    """
+
+    name: str
+    label_space: A.LabelSpace
+    heads: tuple
+    split_unit: str
+    score: Score
+    headline: str
+    license: str
+    description: str
+    source: str
+    framing: FaceFraming | None = None
+    color: str = "rgb"
+
+    def split_rule(self, val_percent: int) -> str:
+        return split_rule(self.split_unit, val_percent)
+
+
+DATASETS: dict[str, DatasetRecipe] = {r.name: r for r in (
+    DatasetRecipe(
+        "celeba", A.CELEBA_40, tuple(HeadSpec(a) for a in A.CELEBA_40),
+        split_unit="identity (identity_CelebA.txt)", score=Score((("mean_accuracy", 1.0),)),
+        headline="mean_accuracy",
+        license=("CelebA (Liu et al., ICCV 2015, MMLAB CUHK): NON-COMMERCIAL RESEARCH USE ONLY. The CelebA "
+                 "agreement forbids commercial use; these weights are derived from CelebA images and inherit "
+                 "that restriction. Do not use them commercially."),
+        description=("DMTL (shared ResNet-18 trunk, holistic/local category branches, one head per attribute, "
+                     "self-evaluation heads) predicting CelebA's 40 binary face attributes from an aligned face "
+                     "crop."),
+        source="celeba/SOURCE.md (8,063 aligned 89x109 images, 4,369 identities)",
+        framing=CELEBA_ALIGNED),
+    DatasetRecipe(
+        "utkface", A.UTKFACE,
+        (HeadSpec(A.UTKFACE["age"], weight=4.0, tolerance=5), HeadSpec(A.UTKFACE["gender"]),
+         HeadSpec(A.UTKFACE["race"])),
+        split_unit="file (UTKFace has no identity labels)",
+        score=Score((("gender_accuracy", 0.5), ("race_accuracy", 0.5), ("age_mae", -0.01))),
+        headline="age_mae",
+        license=("UTKFace (Zhang, Song, Qi, CVPR 2017): NON-COMMERCIAL RESEARCH PURPOSES ONLY; image copyright "
+                 "stays with the owners. These weights are derived from UTKFace images and inherit that "
+                 "restriction. Do not use them commercially."),
+        description=("DMTL (shared ResNet-18 trunk, holistic nominal + ordinal branches, self-evaluation heads): "
+                     "apparent age (CORAL ordinal head over 0-100 years, decoded to the expected value), gender "
+                     "and race (UTKFace's 5 groups) from a face crop."),
+        source="utkface/SOURCE.md (11,000 aligned & cropped 200x200 images)"),
+    DatasetRecipe(
+        "fer2013", A.FER2013, (HeadSpec(A.FER2013["expression"]),),
+        split_unit="file (FER-2013 has no identity labels; the official PublicTest split is the test split)",
+        score=Score((("mean_accuracy", 1.0),)), headline="mean_accuracy",
+        license=("FER-2013 (Goodfellow et al., ICML 2013 challenge, Kaggle): research use; image copyright stays "
+                 "with the owners. Weights derived from it inherit the restriction: non-commercial research only."),
+        description="DMTL expression classifier: FER-2013's 7 expressions from a 48x48 grey face crop.",
+        source="fer2013/SOURCE.md (official Training and PublicTest folders, 48x48 grey)",
+        color="grey"),
+)}

@@ -1,0 +1,1 @@
+"""Evaluation of trained models: ``report.evaluate`` (``facezoo evaluate``) and its plots."""

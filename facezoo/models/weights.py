@@ -1,0 +1,86 @@
+"""Weights: loading ``.keras`` files safely, backbone weights by path or pretrained name, warm starts.
+
+Nothing here knows about shipped models (``facezoo.zoo``): pretrained backbone weights are resolved
+through ``PRETRAINED``, a table of name -> resolver that builders' modules fill in.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import keras
+
+# Pretrained weight name (e.g. "imagenet") -> f(model_name) -> path of a weights file.
+PRETRAINED: dict[str, Callable[[str], str]] = {}
+
+
+def register_pretrained(name: str, resolver: Callable[[str], str]):
+    """Registers ``resolver(model_name) -> path`` for ``weights=name`` in the backbone builders."""
+    PRETRAINED[name] = resolver
+
+
+def pretrained_path(name: str, model_name: str) -> str:
+    """Path of pretrained weights ``name`` for ``model_name``; a clear error when none is registered."""
+    if name not in PRETRAINED:
+        known = ", ".join(sorted(PRETRAINED)) or "none yet"
+        raise ValueError(f"{model_name}: weights={name!r} is neither an existing file nor a registered "
+                         f"pretrained name (registered: {known}); use weights=None or a file path")
+    return PRETRAINED[name](model_name)
+
+
+def load_keras(path):
+    """Loads a facezoo ``.keras`` file with ``safe_mode=True`` (registers facezoo's layers first)."""
+    import facezoo.models  # noqa: F401  (registers Dmtl, OrdinalLogits, StopGradient)
+    return keras.saving.load_model(os.fspath(path), safe_mode=True, compile=False)
+
+
+def load_weights(model, weights):
+    """Loads ``weights`` into a built backbone: a ``.weights.h5``/``.keras`` path, or a name in ``PRETRAINED``."""
+    path = os.fspath(weights)
+    if not os.path.exists(path):
+        path = pretrained_path(path, model.name)
+    if path.endswith(".keras"):
+        model.set_weights(load_keras(path).get_weights())
+    else:
+        model.load_weights(path)
+
+
+def transfer_weights(source, target, *, require_all: bool = False) -> dict:
+    """Copies every weight of ``source`` into the ``target`` weight with the same path and shape.
+
+    Warm-starts a model from another one that shares part of its layers (a joint DMTL model from a
+    one-data-set model, one data set's branch out of a joint model). Paths are Keras 3 variable
+    paths (``layer/variable``), so both models must name their layers alike, as builders here do.
+
+    Args:
+        source: a model, or a ``.keras`` path (loaded with ``safe_mode=True``).
+        target: the model to fill (built).
+        require_all: raise unless every weight of ``target`` was copied.
+
+    Returns:
+        ``{"copied": [...], "missing": [...], "mismatched": [...]}``: target paths copied, target paths
+        absent from the source, and paths present in both with different shapes (left untouched).
+
+    Raises:
+        ValueError: nothing matched, or (with ``require_all``) some target weight was not copied.
+    """
+    if not isinstance(source, keras.Model):
+        source = load_keras(source)
+    src = {w.path: w for w in source.weights}
+    copied, missing, mismatched = [], [], []
+    for w in target.weights:
+        s = src.get(w.path)
+        if s is None:
+            missing.append(w.path)
+        elif tuple(s.shape) != tuple(w.shape):
+            mismatched.append(f"{w.path}: source {tuple(s.shape)} vs target {tuple(w.shape)}")
+        else:
+            w.assign(s.value)
+            copied.append(w.path)
+    if not copied:
+        raise ValueError(f"transfer_weights: no weight of {source.name!r} matches {target.name!r} by path and "
+                         f"shape (first target paths: {[w.path for w in target.weights[:3]]})")
+    if require_all and (missing or mismatched):
+        raise ValueError(f"transfer_weights: {len(missing)} target weights missing from the source "
+                         f"(e.g. {missing[:3]}) and {len(mismatched)} of another shape (e.g. {mismatched[:3]})")
+    return {"copied": copied, "missing": missing, "mismatched": mismatched}

@@ -1,0 +1,1 @@
+"""Work on trained models: BatchNorm re-estimation (and, next, folding and quantization)."""

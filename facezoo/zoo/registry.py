@@ -1,0 +1,123 @@
+"""Finding, verifying and loading shipped models; ``load`` dispatches on the card's task."""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import os
+import zipfile
+
+from facezoo.errors import ChecksumError, ModelFileError, UsageError
+from facezoo.files import sha256_of
+from facezoo.zoo.card import CARD_FILE, ModelCard
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPORTED_DIR = os.path.join(PACKAGE_DIR, "exported")
+
+# Card task -> "module:callable" building the runtime object from (model folder, card).
+TASKS: dict[str, str] = {
+    "attributes": "facezoo.inference.face_model:FaceModel.from_folder",
+}
+
+
+def register_task(task: str, loader: str):
+    """Registers the runtime ``"module:callable"`` that ``load`` uses for cards of ``task``."""
+    TASKS[task] = loader
+
+
+def _exported_dir() -> str:
+    if os.path.isfile(EXPORTED_DIR):
+        # A checkout made without symbolic links (the Windows default) turns the link into a text file.
+        raise ModelFileError(f"{EXPORTED_DIR} is a file, not the folder of shipped models: this checkout was "
+                             "made without symbolic links (git config core.symlinks true, then check out again), "
+                             "or install facezoo with pip")
+    return EXPORTED_DIR
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Names of shipped models matching a glob ``pattern`` (``"dmtl_*"``)."""
+    root = _exported_dir()
+    if not os.path.isdir(root):
+        return []
+    names = [n for n in sorted(os.listdir(root)) if os.path.isfile(os.path.join(root, n, CARD_FILE))]
+    return [n for n in names if fnmatch.fnmatch(n, pattern)]
+
+
+def model_dir(name: str) -> str:
+    """Folder of a shipped model; an unknown name gets an error listing close matches."""
+    names = list_models()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise UsageError(f"Unknown model {name!r}.{hint} Available: {', '.join(names) or 'none'}")
+    return os.path.join(_exported_dir(), name)
+
+
+def model_card(name: str) -> ModelCard:
+    """The card of a shipped model."""
+    return ModelCard.from_json(os.path.join(model_dir(name), CARD_FILE))
+
+
+def verified_path(directory: str, card: ModelCard) -> str:
+    """Path of the weights file in ``directory`` after checking its size and sha256 against ``card``."""
+    path = os.path.join(directory, card.weights_file)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{card.name}: weights file {path} is missing; reinstall facezoo")
+    size = os.path.getsize(path)
+    if card.size_bytes and size != card.size_bytes:
+        raise ChecksumError(f"{card.name}: {path} has {size} bytes, the card says {card.size_bytes} "
+                            "(truncated or replaced file); reinstall facezoo")
+    digest = sha256_of(path)
+    if digest != card.sha256:
+        raise ChecksumError(f"{card.name}: sha256 of {path} is {digest[:16]}..., the card says "
+                            f"{card.sha256[:16]}... (tampered or corrupt file); reinstall facezoo")
+    return path
+
+
+def load_verified_keras(directory: str, card: ModelCard):
+    """The card's ``.keras`` weights, checksum-verified and loaded with ``safe_mode=True``.
+
+    Raises:
+        ModelFileError: the file is missing, fails its checksum, or passes it but cannot be read.
+    """
+    from facezoo.errors import require_tensorflow
+    require_tensorflow()
+    from facezoo.models.weights import load_keras
+    path = verified_path(directory, card)
+    try:
+        return load_keras(path)
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelFileError(f"{card.name}: {path} matches its checksum but cannot be loaded as a Keras "
+                             f"model ({type(e).__name__}: {e}); the card and file come from another facezoo "
+                             "version or were both replaced") from None
+
+
+def _runtime(task: str, name: str):
+    if task not in TASKS:
+        raise ModelFileError(f"{name}: card task {task!r} has no runtime in this facezoo "
+                             f"(known: {', '.join(sorted(TASKS))}); upgrade facezoo")
+    module, _, attr = TASKS[task].partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def load(name: str, *, directory: str | None = None):
+    """Loads a shipped model by name, verifying its checksum; returns the runtime of its card's task.
+
+    Args:
+        name: a name from ``list_models()`` (ignored for lookup when ``directory`` is given).
+        directory: load from this folder (weights + ``card.json``) instead of the package.
+
+    Returns:
+        For ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``.
+    """
+    directory = directory or model_dir(name)
+    card = ModelCard.from_json(os.path.join(directory, CARD_FILE))
+    return _runtime(card.task, card.name)(directory, card)
+
+
+def sample_image() -> str:
+    """Path of the bundled public-domain face photo (NASA astronaut portrait, see sample/README.md)."""
+    return os.path.join(PACKAGE_DIR, "sample", "astronaut.jpg")
