@@ -25,14 +25,14 @@ TIMEOUT_S = 600  # a guard against hangs only
 BATCH, STEPS = 8, 2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def mirrored_runs(tmp_path_factory):
-    """Starts the worker (the GAN for two epochs, then each SRGAN phase for one) under MirroredStrategy;
-    yields a function waiting for it and returning one task's result and folder."""
+    """Starts the worker (the GAN, then the SRGAN's adversarial phase, two epochs each) under
+    MirroredStrategy; yields a function waiting for it and returning one task's result and folder."""
     out = tmp_path_factory.mktemp("gan-mirrored")
     log = open(out / "log.txt", "w")
     proc = subprocess.Popen([sys.executable, WORKER, "--mirrored", "--out", str(out), "--tasks", "gan", "srgan",
-                             "--epochs", "2", "1", "--steps", str(STEPS), "--batch", str(BATCH)],
+                             "--epochs", "2", "2", "--steps", str(STEPS), "--batch", str(BATCH)],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def result(task):
@@ -54,9 +54,9 @@ def _config(epochs):
                        weight_decay=0.0, schedule="constant")
 
 
-def _trainer(task, out, epochs, size=16):
-    return Trainer(task, pipeline_like(STEPS * BATCH, size, BATCH), _config(epochs), out, global_batch=BATCH,
-                   val_data={"val": pipeline_like(BATCH, size, BATCH, seed=1, repeat=False)})
+def _trainer(task, out, epochs):
+    return Trainer(task, pipeline_like(STEPS * BATCH, 16, BATCH), _config(epochs), out, global_batch=BATCH,
+                   val_data={"val": pipeline_like(BATCH, 16, BATCH, seed=1, repeat=False)})
 
 
 def test_gan_task_trains_checkpoints_and_resumes(tmp_path, mirrored_runs):
@@ -100,27 +100,39 @@ def test_conditional_batches_need_their_labels():
         batch_condition(images, CONDITIONS)
 
 
+def test_srgan_task_pretrains_then_starts_the_adversarial_run_from_it(tmp_path):
+    pretrain = _trainer(SrganTask(tiny_srgan_config(), phase="pretrain"), tmp_path / "pretrain", epochs=1)
+    assert sorted(pretrain.optimizers) == ["generator"]
+    (row,) = pretrain.fit(verbose=False)
+    assert row["loss"] == row["pixel_loss"] and row["score"] == row["val_psnr"]  # best.keras by PSNR
+    assert np.isfinite(row["val_bicubic_psnr"])
+    best = keras.saving.load_model(tmp_path / "pretrain" / "best.keras", safe_mode=True)
+    task = SrganTask(tiny_srgan_config(), phase="adversarial", init=tmp_path / "pretrain" / "best.keras")
+    adversarial = _trainer(task, tmp_path / "adversarial", epochs=1)
+    assert sorted(adversarial.optimizers) == ["discriminator", "generator"]
+    assert adversarial.model.phase == "adversarial"
+    for a, b in zip(adversarial.model.generator.get_weights(), best.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert task.score({"val_psnr": 30.0}) is None  # the adversarial run keeps its last model
+
+
 def test_conditional_gan_task_under_mirrored_strategy(mirrored_runs):
     result, out = mirrored_runs("gan")
     assert result["replicas"] == 2
-    (run,) = result["runs"]
-    assert run["step"] == 2 * STEPS and run["optimizers"] == ["discriminator", "generator"]
-    assert [r["epoch"] for r in run["history"]] == [1, 2]
-    assert all(np.isfinite(r[k]) for r in run["history"] for k in ("d_loss", "g_loss", "d_x", "d_g_z"))
-    assert run["generator_moved"] > 0
+    assert result["step"] == 2 * STEPS and result["optimizers"] == ["discriminator", "generator"]
+    assert [r["epoch"] for r in result["history"]] == [1, 2]
+    assert all(np.isfinite(r[k]) for r in result["history"] for k in ("d_loss", "g_loss", "d_x", "d_g_z"))
+    assert result["generator_moved"] > 0
     assert sorted(os.listdir(out / "samples")) == ["epoch-001.png", "epoch-002.png"]
-    assert (out / "gan" / "last.keras").exists() and not (out / "gan" / "best.keras").exists()  # no score
+    assert (out / "last.keras").exists() and not (out / "best.keras").exists()  # no score: the last is kept
 
 
-def test_srgan_pretraining_then_adversarial_under_mirrored_strategy(mirrored_runs):
+def test_srgan_adversarial_task_under_mirrored_strategy(mirrored_runs):
     result, out = mirrored_runs("srgan")
-    assert result["replicas"] == 2
-    pretrain, adversarial = result["runs"]
-    assert pretrain["optimizers"] == ["generator"]
-    assert adversarial["optimizers"] == ["discriminator", "generator"]
-    assert all(r["score"] == r["val_psnr"] for r in pretrain["history"])  # best.keras by PSNR
-    assert (out / "pretrain" / "best.keras").exists()
-    assert adversarial["started_from_init"] is True
-    assert "score" not in adversarial["history"][-1] and "d_loss" in adversarial["history"][-1]
-    assert pretrain["generator_moved"] > 0 and adversarial["generator_moved"] > 0
-    assert os.listdir(out / "samples") == ["epoch-001.png"]
+    assert result["replicas"] == 2 and result["step"] == 2 * STEPS
+    assert result["optimizers"] == ["discriminator", "generator"]
+    last = result["history"][-1]
+    for key in ("d_loss", "g_loss", "content_loss", "adversarial_loss", "d_x", "d_g_z", "val_psnr"):
+        assert np.isfinite(last[key]), key
+    assert "score" not in last and result["generator_moved"] > 0
+    assert sorted(os.listdir(out / "samples")) == ["epoch-001.png", "epoch-002.png"]
