@@ -150,7 +150,7 @@ def srgan_discriminator(image_size: int = 64, filters: int = 64, dense_units: in
 
 
 def downscale(images, scale: int):
-    """High-resolution ``(B, H, W, 3)`` in [-1, 1] -> ``(B, H / scale, W / scale, 3)``: bicubic, antialiased, clipped."""
+    """``(B, H, W, 3)`` in [-1, 1] -> ``(B, H / scale, W / scale, 3)``: bicubic, antialiased, clipped."""
     h, w = images.shape[1], images.shape[2]
     if h is None or w is None or h % scale or w % scale:
         raise ValueError(f"downscale: image sides {h}x{w} must be known and divisible by {scale}")
