@@ -1,7 +1,7 @@
 """Train a DCGAN on 64×64 CelebA faces, optionally conditioned on attributes (Male, Smiling, ...).
 
-Reads the staged CelebA faces (--data-dir), converts them once to TFRecords of the generated size
-and trains through facezoo's loop (any tf.distribute strategy the machine offers). Every epoch it
+Reads the staged CelebA faces (--data-dir), splits them by identity, converts them once to TFRecords
+of the generated size (centre crop) and trains through facezoo's loop (any tf.distribute strategy the machine offers). Every epoch it
 writes a sample grid from fixed noise (conditional: one row per condition — none, each attribute
 alone, all), a checkpoint and a history row. Resumable: run the same command again after an
 interruption and it continues from the last checkpoint.
@@ -61,10 +61,10 @@ def main(argv=None):
     if not os.path.isdir(args.data_dir):
         p.error(f"--data-dir {args.data_dir} is not a directory")
 
-    from facezoo.tasks.gan import GanTask, face_data
-    from facezoo.train.runner import set_threads
+    from facezoo.tasks.gan import GanTask, face_batches
     from facezoo.train.config import TrainConfig
     from facezoo.train.loop import Trainer
+    from facezoo.train.runner import prepare, set_threads
     from facezoo.train.strategy import choose_strategy, is_chief, worker_dir
 
     set_threads(args.threads)
@@ -73,8 +73,9 @@ def main(argv=None):
     if is_chief():
         with open(os.path.join(args.out, "run.json"), "w") as f:
             json.dump({**vars(args), "replicas": strategy.num_replicas_in_sync}, f, indent=1)
-    train, val, count = face_data(args.data_dir, os.path.join(worker_dir(args.out), "records"), args.image_size,
-                                  args.batch_size, seed=args.seed, val_percent=args.val_percent)
+    manifest = prepare("celeba", args.data_dir, os.path.join(worker_dir(args.out), "records"),
+                       (args.image_size, args.image_size), val_percent=args.val_percent)
+    train, val, count = face_batches(manifest, args.image_size, args.batch_size, seed=args.seed)
     steps = math.ceil(count / args.batch_size)
     if args.max_steps_per_epoch:
         steps = min(steps, args.max_steps_per_epoch)

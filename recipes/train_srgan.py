@@ -61,10 +61,10 @@ def main(argv=None):
     if args.pretrain_epochs == 0 and args.epochs == 0:
         p.error("nothing to do: --pretrain-epochs and --epochs are both 0")
 
-    from facezoo.tasks.gan import SrganTask, face_data
+    from facezoo.tasks.gan import SrganTask, face_batches
     from facezoo.train.config import TrainConfig
     from facezoo.train.loop import Trainer
-    from facezoo.train.runner import set_threads
+    from facezoo.train.runner import prepare, set_threads
     from facezoo.train.strategy import choose_strategy, is_chief, worker_dir
 
     set_threads(args.threads)
@@ -73,8 +73,9 @@ def main(argv=None):
     if is_chief():
         with open(os.path.join(args.out, "run.json"), "w") as f:
             json.dump({**vars(args), "replicas": strategy.num_replicas_in_sync}, f, indent=1)
-    train, val, count = face_data(args.data_dir, os.path.join(worker_dir(args.out), "records"), args.hr_size,
-                                  args.batch_size, seed=args.seed, val_percent=args.val_percent)
+    manifest = prepare("celeba", args.data_dir, os.path.join(worker_dir(args.out), "records"),
+                       (args.hr_size, args.hr_size), val_percent=args.val_percent)
+    train, val, count = face_batches(manifest, args.hr_size, args.batch_size, seed=args.seed)
     steps = math.ceil(count / args.batch_size)
     if args.max_steps_per_epoch:
         steps = min(steps, args.max_steps_per_epoch)

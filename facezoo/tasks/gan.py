@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from facezoo.data.pipeline import pipeline
-from facezoo.data.tfrecord import convert, read_manifest
+from facezoo.data.tfrecord import read_manifest
 from facezoo.models.gan.dcgan import DCGAN
 from facezoo.models.gan.samples import fixed_noise, grid_conditions, save_image_grid
 from facezoo.models.gan.srgan import SRGAN, downscale, psnr
@@ -53,28 +53,18 @@ def batch_condition(batch, conditions):
 FLIP_ONLY = {"flip": {"probability": 0.5, "label_pairs": {}}}
 
 
-def face_data(data_dir, work_dir, image_size: int, batch_size: int, *, dataset: str = "celeba",
-              val_percent: int = 20, val_batch: int = 64, seed: int = 0):
-    """The square face batches the GAN recipes train on, through facezoo's TFRecord pipeline.
+def face_batches(manifest_dir, image_size: int, batch_size: int, *, val_batch: int = 64, seed: int = 0):
+    """The square face batches the GAN recipes train on, from TFRecords of ``image_size``² faces.
 
-    Reads the data set with its facezoo reader, splits it by identity (``val_percent``), converts both
-    splits once to TFRecords of ``image_size``² (centre-cropped; resumable) under ``work_dir``, and builds
-    the pipelines: training batches shuffled, horizontally flipped and repeating; validation batches in
-    record order.
+    ``manifest_dir`` is what ``facezoo.train.runner.prepare`` converted (identity split, centre crop).
+    Training batches are shuffled, horizontally flipped (``FLIP_ONLY``) and repeat; validation batches
+    come in record order.
 
     Returns:
         ``(train, val, train_count)``: ``(images, labels, masks)`` datasets and the training images' count.
     """
-    from facezoo.data import READERS
-    from facezoo.data.records import identity_split
-
     size = (int(image_size), int(image_size))
-    out = os.path.join(work_dir, f"{dataset}-{size[0]}x{size[1]}-val{val_percent}")
-    if not os.path.exists(os.path.join(out, "manifest.json")):
-        reader = READERS[dataset](data_dir)
-        records = identity_split(list(reader.records()), val_percent=val_percent)
-        convert(records, reader.label_space, out, shards=4, image_size=size)
-    manifest = read_manifest(out)
+    manifest = read_manifest(manifest_dir)
     train = pipeline(manifest, "train", image_size=size, batch_size=batch_size, training=True, augment=FLIP_ONLY,
                      seed=seed).repeat()
     val = pipeline(manifest, "val", image_size=size, batch_size=val_batch, training=False)
