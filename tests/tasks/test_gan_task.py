@@ -116,6 +116,7 @@ def test_srgan_task_pretrains_then_starts_the_adversarial_run_from_it(tmp_path):
     assert task.score({"val_psnr": 30.0}) is None  # the adversarial run keeps its last model
 
 
+@pytest.mark.slow
 def test_conditional_gan_task_under_mirrored_strategy(mirrored_runs):
     result, out = mirrored_runs("gan")
     assert result["replicas"] == 2
@@ -127,6 +128,7 @@ def test_conditional_gan_task_under_mirrored_strategy(mirrored_runs):
     assert (out / "last.keras").exists() and not (out / "best.keras").exists()  # no score: the last is kept
 
 
+@pytest.mark.slow
 def test_srgan_adversarial_task_under_mirrored_strategy(mirrored_runs):
     result, out = mirrored_runs("srgan")
     assert result["replicas"] == 2 and result["step"] == 2 * STEPS
