@@ -112,7 +112,8 @@ def cmd_info(args) -> int:
     print(f"{card.name}  ({card.task})")
     print(f"  {card.description}")
     framing = spec.framing.name if spec.framing else "not recorded"
-    print(f"input       {spec.input_size[0]}x{spec.input_size[1]} {spec.color}, pixels*{spec.scale:.6g}{spec.offset:+g}, "
+    size = f"{spec.input_size[0]}x{spec.input_size[1]}"
+    print(f"input       {size} {spec.color}, pixels*{spec.scale:.6g}{spec.offset:+g}, "
           f"{spec.resize} resize, face framing: {framing}")
     arch = card.architecture
     print(f"network     {arch.get('family', '?')} {arch.get('backbone', '')} width {arch.get('width', '?')}, "

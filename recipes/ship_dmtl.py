@@ -38,8 +38,10 @@ def run_chain(run_dir: str) -> list[dict]:
 
 
 def train_command(run: dict) -> str:
-    """The command that reproduces one run: the one its ``RecipeConfig`` wrote into ``run.json``."""
-    return run["command"]
+    """The command that reproduces one run, from the ``RecipeConfig`` it saved in ``run.json`` (run folders
+    as ``runs/<name>``, data from the default data root)."""
+    from facezoo.train.config import RecipeConfig
+    return RecipeConfig.from_dict(run["config"]).portable().command()
 
 
 def main(argv=None):
@@ -102,7 +104,8 @@ def main(argv=None):
         n = recalibrate_batchnorm(model, train)
         best = os.path.join(args.run, f"{args.name}.keras")
         model.save(best)
-        recalibrated = (f" BatchNorm statistics re-estimated on {n} batches of {bn_batch} {args.dataset} training images "
+        recalibrated = (f" BatchNorm statistics re-estimated on {n} batches of {bn_batch} {args.dataset} "
+                        f"training images "
                         f"(no augmentation; facezoo.optimize.batchnorm.recalibrate_batchnorm), never on validation "
                         f"images. Whether to ship re-estimated statistics was decided by measuring the model both "
                         f"ways on the validation split.")
@@ -115,7 +118,8 @@ def main(argv=None):
     train_cmd = " && ".join(train_command(r) for r in chain)
     if len(run["datasets"]) > 1 or args.bn_recalibrate:  # shipping itself changes the weights
         train_cmd += (f" && python recipes/ship_dmtl.py --run runs/{os.path.basename(os.path.normpath(args.run))}"
-                      f" --name {args.name} --dataset {args.dataset}" + (" --bn-recalibrate" if args.bn_recalibrate else ""))
+                      f" --name {args.name} --dataset {args.dataset}"
+                      + (" --bn-recalibrate" if args.bn_recalibrate else ""))
     eval_cmd = f"facezoo evaluate {args.name} --data-dir {rel_data}"
     card = ModelCard(
         name=args.name, task="attributes", description=description,

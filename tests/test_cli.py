@@ -34,7 +34,8 @@ def registry(monkeypatch, exported):
 def _faces(folder, n=3):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(folder / f"f{i}.jpg")
+        pixels = np.random.default_rng(i).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"f{i}.jpg")
 
 
 def test_list_shows_headline(registry, capsys):

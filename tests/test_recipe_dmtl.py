@@ -115,10 +115,12 @@ def test_head_weights_override_the_recipe_and_reach_the_card_command():
         build_config(["utkface"], head_weights={"agee": 2})
 
     ship = runpy.run_path(os.path.join(REPO, "recipes", "ship_dmtl.py"))
-    run = {"names": ["utkface"], "out": "/x/runs/age", "epochs": 3, "input_size": [109, 89], "width": 0.5,
-           "batch_size": 64, "learning_rate": 5e-4, "weight_decay": 0.05, "seed": 0,
-           "head_weights": {"age": 16.0}, "init": "/x/runs/dmtl_joint/best.keras"}
-    assert ship["train_command"](run).endswith(
-        "--seed 0 --head-weight age=16 --init runs/dmtl_joint/best.keras --out runs/age")
+    from facezoo.train.config import RecipeConfig
+    cfg = RecipeConfig(datasets=("utkface",), out="/x/runs/age", epochs=3, learning_rate=5e-4,
+                       head_weights={"age": 16.0}, init="/x/runs/dmtl_joint/best.keras",
+                       data_dirs={"utkface": "/data/utk"})
+    command = ship["train_command"]({"config": cfg.to_dict(), "command": cfg.command()})
+    assert command.endswith("--seed 0 --head-weight age=16 --init runs/dmtl_joint/best.keras --out runs/age")
+    assert "--data-dir" not in command and "--lr 0.0005" in command
     assert _run_script("train_dmtl.py", ["--dataset", "utkface", "--head-weight", "age"]) == 2
     assert _run_script("train_dmtl.py", ["--dataset", "utkface", "--head-weight", "agee=2"]) == 2

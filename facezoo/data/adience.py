@@ -32,6 +32,7 @@ from typing import Iterator, Sequence
 from facezoo.attributes import ADIENCE, adience_age_group
 from facezoo.data.records import DataFormatError, FaceRecord, Reader
 from facezoo.data.tables import iter_table
+from facezoo.errors import MissingDataError
 
 NUM_FOLDS = 5
 FOLD_COLUMNS = ("user_id", "original_image", "face_id", "age", "gender")
@@ -61,14 +62,14 @@ class AdienceReader(Reader):
         if folds is None:
             folds = [k for k in range(NUM_FOLDS) if os.path.isfile(self._fold_file(k))]
             if not folds:
-                raise FileNotFoundError(
+                raise MissingDataError(
                     f"AdienceReader: no fold_<k>_data.txt (k = 0..{NUM_FOLDS - 1}) in {self.root!r}")
         bad = [k for k in folds if k not in range(NUM_FOLDS)]
         if bad:
             raise ValueError(f"AdienceReader: folds must be in 0..{NUM_FOLDS - 1}, got {bad}")
         missing = [self._fold_file(k) for k in folds if not os.path.isfile(self._fold_file(k))]
         if missing:
-            raise FileNotFoundError(f"AdienceReader: fold file(s) {missing} do not exist")
+            raise MissingDataError(f"AdienceReader: fold file(s) {missing} do not exist")
         self.folds = list(folds)
         for folder, prefix in IMAGE_SETS:
             if os.path.isdir(os.path.join(self.root, folder)):

@@ -22,6 +22,7 @@ import numpy as np
 
 from facezoo.attributes import CELEBA_40
 from facezoo.data.records import DataFormatError, FaceRecord, Reader
+from facezoo.errors import MissingDataError
 
 IMAGE_DIR = "img_align_celeba"
 ATTR_FILE = "list_attr_celeba.txt"
@@ -91,7 +92,7 @@ class CelebaReader(Reader):
         path = os.path.join(self.root, name)
         if not os.path.exists(path):
             if required:
-                raise FileNotFoundError(f"CelebaReader: {path} is missing (expected the official CelebA layout)")
+                raise MissingDataError(f"CelebaReader: {path} is missing (expected the official CelebA layout)")
             return None
         return path
 
@@ -154,7 +155,7 @@ class CelebaReader(Reader):
         path = (self._path(PARTITION_FILE) if self.partition_file is True
                 else os.path.abspath(os.fspath(self.partition_file)))
         if not os.path.exists(path):
-            raise FileNotFoundError(f"CelebaReader: partition file {path} is missing")
+            raise MissingDataError(f"CelebaReader: partition file {path} is missing")
         table = _two_column(path)
         unknown = [f"{n}: {v!r}" for n, v in table.items() if v not in PARTITIONS]
         if unknown:

@@ -3,11 +3,19 @@
 ``add_parser(subparsers)`` adds the ``data`` command to the main parser and ``run(args)``
 executes it. User errors are raised as ``DataFormatError`` / ``FileNotFoundError`` /
 ``ValueError`` with a message that says what to change; ``facezoo.cli`` prints them as one line.
+
+Nothing is only printed: every item the reader skipped goes to ``problems.csv`` and every image that could not
+be read to ``rejects.csv`` in ``--out``; the terminal shows the first few problems and each reject as it is found.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from facezoo.errors import UsageError
+
+PROBLEMS = "problems.csv"
+SHOWN_PROBLEMS = 5
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
@@ -32,8 +40,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser(
         "convert", help="read a data set in its official layout and write sharded TFRecords",
-        description="Reads a data set in its official layout and writes sharded TFRecords, manifest.json "
-                    "and rejects.csv to --out. Re-running resumes: finished shards are kept.")
+        description="Reads a data set in its official layout and writes sharded TFRecords, manifest.json, "
+                    f"rejects.csv (images that could not be read) and {PROBLEMS} (items the reader skipped) to "
+                    "--out. Re-running resumes: finished shards are kept.")
     p.add_argument("dataset", choices=sorted(READERS), help="data set layout to read")
     p.add_argument("--root", required=True, help="data set root in the official layout")
     p.add_argument("--out", required=True, help="output folder for shards and manifest.json")
@@ -52,46 +61,55 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _records(args):
-    """Reads the records, applies ``--val-percent`` and prints the reader's problems."""
+    """Reads the records, applies ``--val-percent``, writes all of the reader's problems to ``--out`` and prints
+    the first few."""
     from facezoo.data import READERS
-    from facezoo.data.records import identity_split
+    from facezoo.data.records import problems_csv
+    from facezoo.data.splits import split_records
+    from facezoo.files import atomic_write
 
     reader = READERS[args.dataset](args.root)
     records = list(reader.records())
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, PROBLEMS)
+    atomic_write(path, problems_csv(reader.problems))
     if reader.problems:
-        print(f"{len(reader.problems)} item(s) skipped by the {args.dataset} reader:", file=sys.stderr)
-        for p in reader.problems[:5]:
+        print(f"{len(reader.problems)} item(s) skipped by the {args.dataset} reader, all listed in {path}:",
+              file=sys.stderr)
+        for p in reader.problems[:SHOWN_PROBLEMS]:
             print(f"  {p.source}: {p.reason}", file=sys.stderr)
-        if len(reader.problems) > 5:
-            print("  ...", file=sys.stderr)
+        if len(reader.problems) > SHOWN_PROBLEMS:
+            print(f"  ... and {len(reader.problems) - SHOWN_PROBLEMS} more", file=sys.stderr)
     if not records:
-        raise ValueError(f"the {args.dataset} reader found no usable images under {args.root}")
+        raise UsageError(f"the {args.dataset} reader found no usable images under {args.root}")
     if args.val_percent is not None:
         if not 0 < args.val_percent < 100:
-            raise ValueError(f"--val-percent must be between 1 and 99, got {args.val_percent}")
-        if any(r.split == "val" for r in records):
-            raise ValueError(f"{args.dataset} already has a val split; --val-percent would mix two of them")
-        train = [r for r in records if r.split == "train"]
-        if not train:
-            raise ValueError(f"{args.dataset} has no train split to take a val split from")
-        records = identity_split(train, args.val_percent) + [r for r in records if r.split != "train"]
+            raise UsageError(f"--val-percent must be between 1 and 99, got {args.val_percent}")
+        if not any(r.split in ("train", "val") for r in records):
+            raise UsageError(f"{args.dataset} has no train or val split to take a val split from")
+        # The recipes' rule: train and val re-split by identity, the official test split kept aside.
+        records = split_records(records, args.val_percent)
     return reader.label_space, records
 
 
 def run(args) -> int:
     """Executes ``facezoo data convert``; returns the exit status."""
-    from facezoo.data.tfrecord import MANIFEST, convert
+    from tqdm import tqdm
+
+    from facezoo.data.tfrecord import MANIFEST, REJECTS, convert
 
     if args.align and args.image_size is None:
-        raise ValueError("--align needs --image-size (the size of the aligned faces)")
+        raise UsageError("--align needs --image-size (the size of the aligned faces)")
     if args.shards < 1:
-        raise ValueError(f"--shards must be at least 1, got {args.shards}")
+        raise UsageError(f"--shards must be at least 1, got {args.shards}")
     label_space, records = _records(args)
     if args.align and all(r.landmarks is None for r in records):
-        raise ValueError(f"cannot --align: this data set ({args.dataset} under {args.root}) has no landmarks")
+        raise UsageError(f"cannot --align: this data set ({args.dataset} under {args.root}) has no landmarks")
     manifest = convert(records, label_space, args.out, shards=args.shards, image_size=args.image_size,
                        align=args.align, max_reject_fraction=args.max_reject_fraction,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress,
+                       on_reject=lambda source, reason: tqdm.write(f"rejected {reason}", file=sys.stderr))
     counts = ", ".join(f"{s}: {v['count']}" for s, v in manifest["splits"].items())
-    print(f"wrote {args.out}/{MANIFEST} ({counts}; {manifest['rejects']} rejected)")
+    print(f"wrote {os.path.join(args.out, MANIFEST)} ({counts}; {manifest['rejects']} rejected, listed in "
+          f"{os.path.join(args.out, REJECTS)})")
     return 0

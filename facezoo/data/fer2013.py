@@ -32,6 +32,7 @@ from PIL import Image
 from facezoo.attributes import FER2013, FER_EXPRESSIONS
 from facezoo.data.records import DataFormatError, FaceRecord, Reader
 from facezoo.data.tables import iter_table
+from facezoo.errors import MissingDataError
 
 SIDE = 48
 USAGE_SPLITS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -88,7 +89,7 @@ class Fer2013CsvReader(Reader):
     def __init__(self, csv_path, cache_dir):
         self.csv_path = os.path.abspath(os.fspath(csv_path))
         if not os.path.isfile(self.csv_path):
-            raise FileNotFoundError(f"Fer2013CsvReader: {self.csv_path!r} does not exist")
+            raise MissingDataError(f"Fer2013CsvReader: {self.csv_path!r} does not exist")
         os.makedirs(cache_dir, exist_ok=True)
         super().__init__(cache_dir)
 

@@ -30,6 +30,7 @@ from typing import Iterator
 from facezoo.attributes import FOTW
 from facezoo.data.records import DataFormatError, FaceRecord, Reader
 from facezoo.data.tables import iter_table, table_columns
+from facezoo.errors import MissingDataError
 
 KNOWN = {"0": 0, "1": 1}
 UNKNOWN = {"-1", "2", ""}
@@ -65,7 +66,7 @@ class FotwReader(Reader):
         super().__init__(root)
         self.csv = os.path.join(self.root, os.fspath(csv))
         if not os.path.isfile(self.csv):
-            raise FileNotFoundError(f"FotwReader: label table {self.csv!r} does not exist")
+            raise MissingDataError(f"FotwReader: label table {self.csv!r} does not exist")
         self.split = split or split_from_name(self.csv)
         if self.split is None:
             raise DataFormatError(

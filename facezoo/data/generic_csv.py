@@ -3,7 +3,7 @@
 Layout under ``root``::
 
     train.csv          header ``id,label``; one row per training image
-    train/<id>.jpg     (or ``train/<id>`` when the id already ends in .jpg/.jpeg/.png/.bmp)
+    train/<id>.jpg     (or ``train/<id>`` when the id already ends in one of ``facezoo.images.IMAGE_EXTENSIONS``)
     test.csv           header ``id`` or ``id,label``; labels may be absent or empty
     test/<id>.jpg
     sampleSubmit.csv   optional submission template (``submission_template()``)
@@ -24,10 +24,11 @@ from typing import Iterator
 from facezoo.attributes import GENDER_CSV, LabelSpace
 from facezoo.data.records import DataFormatError, FaceRecord, Reader
 from facezoo.data.tables import examples, iter_table, table_columns
+from facezoo.images import IMAGE_EXTENSIONS
+from facezoo.errors import MissingDataError
 
 SPLITS = ("train", "test")
 SUBMISSION_TEMPLATE = "sampleSubmit.csv"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 class CsvFolderReader(Reader):
@@ -53,7 +54,7 @@ class CsvFolderReader(Reader):
         self.label_space = label_space
         self.tables = [s for s in SPLITS if os.path.isfile(os.path.join(self.root, f"{s}.csv"))]
         if not self.tables:
-            raise FileNotFoundError(f"CsvFolderReader: {self.root!r} has neither train.csv nor test.csv")
+            raise MissingDataError(f"CsvFolderReader: {self.root!r} has neither train.csv nor test.csv")
 
     def submission_template(self) -> tuple[list[str], list[str]]:
         """The column names and ids, in order, of ``sampleSubmit.csv``: fill in and write to submit.

@@ -20,6 +20,7 @@ from typing import Iterator, NamedTuple
 from facezoo.attributes import LabelSpace
 from facezoo.data.records import DataFormatError, FaceRecord, Reader
 from facezoo.data.tables import examples
+from facezoo.errors import MissingDataError
 
 LFW_IMAGE = re.compile(r"^(?P<name>.+)_(?P<index>\d{4})\.jpg$")
 # Identities carry no attribute labels.
@@ -71,7 +72,7 @@ def read_pairs(pairs_txt: str, images_root: str) -> list[LfwPair]:
             pair lines than the header promises; or images are missing (examples given).
     """
     if not os.path.isfile(pairs_txt):
-        raise FileNotFoundError(f"pairs file {pairs_txt!r} does not exist")
+        raise MissingDataError(f"pairs file {pairs_txt!r} does not exist")
     image_dir = lfw_image_dir(os.fspath(images_root))
     with open(pairs_txt, encoding="utf-8") as f:
         lines = [(number, line.split()) for number, line in enumerate(f, start=1) if line.strip()]

@@ -26,6 +26,7 @@ from typing import Iterator
 from facezoo.attributes import LFWA_40
 from facezoo.data.lfw_pairs import LFW_IMAGE, lfw_image_dir
 from facezoo.data.records import DataFormatError, FaceRecord, Reader
+from facezoo.errors import MissingDataError
 
 VALUES = {"1": 1, "-1": 0}
 NOT_ANNOTATED = "0"
@@ -50,7 +51,7 @@ class LfwaReader(Reader):
         super().__init__(root)
         self.attributes_file = os.path.join(self.root, os.fspath(attributes_file))
         if not os.path.isfile(self.attributes_file):
-            raise FileNotFoundError(f"LfwaReader: attribute file {self.attributes_file!r} does not exist")
+            raise MissingDataError(f"LfwaReader: attribute file {self.attributes_file!r} does not exist")
         self.image_dir = lfw_image_dir(self.root)
 
     def _rows(self) -> list[tuple[str, str, list[str]]]:

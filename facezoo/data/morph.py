@@ -32,6 +32,7 @@ from typing import Iterator
 from facezoo.attributes import MAX_AGE, MORPH2
 from facezoo.data.records import DataFormatError, FaceRecord, Reader
 from facezoo.data.tables import iter_table
+from facezoo.errors import MissingDataError
 
 REQUIRED_COLUMNS = ("id_num", "photo", "age", "gender", "race")
 GENDERS = {"M": 0, "F": 1}
@@ -77,7 +78,7 @@ class MorphReader(Reader):
             csv = found[0]
         self.csv = os.path.join(self.root, os.fspath(csv))
         if not os.path.isfile(self.csv):
-            raise FileNotFoundError(f"MorphReader: metadata table {self.csv!r} does not exist")
+            raise MissingDataError(f"MorphReader: metadata table {self.csv!r} does not exist")
 
     def _read(self) -> Iterator[FaceRecord]:
         name, found = os.path.basename(self.csv), 0

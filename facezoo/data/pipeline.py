@@ -9,10 +9,14 @@ Element format of every dataset built here: ``(images, labels, masks)`` with
 * ``masks`` dict attribute name -> float32 ``(B,)``: 1 where the label is known, 0 where not.
 
 Order of steps: shard files (shuffled when training) -> parallel interleaved reads -> parse
-(vectorised, 256 at a time) -> decode (3 channels; grayscale becomes RGB) -> ``fit_to_input``
--> uint8 -> ``cache`` -> shuffle -> augment -> batch -> ``preprocess_input`` -> prefetch. Shuffling comes before augmentation
-(not after) so the shuffle buffer holds uint8 images, a quarter of the memory of float ones; the
-examples seen are distributed identically either way.
+(vectorised, 256 at a time) -> decode (``tfrecord.decode_stored_image``: the pixels ``load_image`` gave
+the converter) -> ``fit_to_input`` -> uint8 -> ``cache`` -> shuffle -> augment -> batch ->
+``preprocess_input`` -> prefetch. Shuffling comes before augmentation (not after) so the shuffle buffer
+holds uint8 images, a quarter of the memory of float ones; the examples seen are distributed identically
+either way. ``from_records`` reads files with ``load_image`` instead and shares everything from ``fit_to_input`` on.
+
+Iterating inside ``named_input_errors`` turns TensorFlow's report of a damaged shard or a refused image into a
+``DataFormatError`` or ``ImageError`` naming the file.
 
 Distribution: ``auto_shard_policy`` is ``DATA``. ``FILE`` would fail outright when a split has
 fewer shards than workers (small validation splits often have one), and the data sets here are
@@ -23,8 +27,10 @@ with a shared default seed (``MULTI_WORKER_SEED``) unless a seed is given.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -32,8 +38,10 @@ import tensorflow as tf
 
 from facezoo.attributes import LabelSpace
 from facezoo.data.augment import make_augment
-from facezoo.data.records import FaceRecord
-from facezoo.data.tfrecord import read_manifest
+from facezoo.data.records import DataFormatError, FaceRecord
+from facezoo.data.tfrecord import MANIFEST, decode_stored_image, read_manifest
+from facezoo.files import sha256_of
+from facezoo.images import ImageError, load_image
 from facezoo.preprocessing import fit_to_input, preprocess_input
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -61,12 +69,14 @@ def _label_keys(label_space: LabelSpace, label_keys: Sequence[str] | None) -> li
     return list(label_keys)
 
 
-def _decode(encoded, image_size):
-    """Encoded JPEG/PNG bytes -> uint8 (h, w, 3) at ``image_size`` via ``fit_to_input``."""
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    image = fit_to_input(image, image_size)
-    return tf.cast(tf.round(image), tf.uint8)
+def _fit(image, image_size):
+    """uint8 (h, w, 3) -> uint8 at ``image_size`` via ``fit_to_input``, rounded as inference rounds."""
+    return tf.cast(tf.round(fit_to_input(image, image_size)), tf.uint8)
+
+
+def _read_image(path) -> np.ndarray:
+    """``load_image`` of a path handed over by ``tf.numpy_function`` (as bytes)."""
+    return load_image(os.fsdecode(path))
 
 
 def _finish(ds, label_space, keys, *, batch_size, training, augment, cache, shuffle_buffer, seed,
@@ -174,7 +184,7 @@ def pipeline(manifest_dir_or_manifest, split: str, *, image_size, batch_size: in
 
     @_plain_python
     def decode(encoded, labels, masks):
-        return _decode(encoded, size), labels, masks
+        return _fit(decode_stored_image(encoded), size), labels, masks
 
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
@@ -196,8 +206,10 @@ def from_records(records: Iterable[FaceRecord], label_space: LabelSpace, *, imag
                  drop_remainder: bool | None = None, label_keys: Sequence[str] | None = None) -> tf.data.Dataset:
     """The same dataset as ``pipeline`` built straight from reader records (no TFRecords).
 
-    Image files are read and decoded by ``tf.io`` inside the graph; arguments are as for
-    ``pipeline``. Useful for evaluation on a folder and for tests.
+    Image files are read by ``facezoo.images.load_image`` (through ``tf.numpy_function``), exactly as
+    ``FaceModel.predict`` reads them; arguments are as for ``pipeline``. Useful for evaluation on a folder
+    and for tests. A file ``load_image`` refuses stops the iteration with a TensorFlow error that quotes the
+    ``ImageError``; iterate inside ``named_input_errors(records)`` to get the ``ImageError`` itself.
     """
     records = list(records)
     if not records:
@@ -210,10 +222,73 @@ def from_records(records: Iterable[FaceRecord], label_space: LabelSpace, *, imag
 
     @_plain_python
     def load(path, label, mask):
-        return _decode(tf.io.read_file(path), size), label, mask
+        image = tf.numpy_function(_read_image, [path], tf.uint8, stateful=False)
+        image.set_shape([None, None, 3])
+        return _fit(image, size), label, mask
 
     ds = tf.data.Dataset.from_tensor_slices(([r.image for r in records], labels, masks))
     ds = ds.map(load, num_parallel_calls=AUTOTUNE)
     return _finish(ds, label_space, keys, batch_size=batch_size, training=training, augment=augment,
                    cache=cache, shuffle_buffer=shuffle_buffer, seed=seed, deterministic=deterministic,
                    drop_remainder=drop_remainder)
+
+
+@contextlib.contextmanager
+def named_input_errors(source, split: str | None = None):
+    """Turns a TensorFlow error raised while the block iterates a dataset into a ``UserError`` naming the input.
+
+    TensorFlow reports a damaged TFRecord as ``DataLossError: corrupted record at 1234`` and a refused image as
+    an error quoting a Python traceback, neither naming a file the user could fix. Nothing is checked while
+    the block runs well; after an error the inputs are examined to find the culprit::
+
+        with named_input_errors(manifest, "val"):      # or named_input_errors(records)
+            for images, labels, masks in pipeline(manifest, "val", ...):
+                ...
+
+    Args:
+        source: the manifest (folder or dict) given to ``pipeline`` together with ``split``, or the records
+            given to ``from_records``.
+        split: the split read from the manifest; None when ``source`` is records.
+
+    Raises:
+        DataFormatError: a shard of ``split`` is missing or no longer matches the sha256 in its manifest, or
+            TensorFlow reported data loss in one of them.
+        ImageError: the first record whose image ``load_image`` refuses.
+        tf.errors.OpError: the original error, when the inputs are intact (so it is not the input's fault).
+    """
+    try:
+        yield
+    except tf.errors.OpError as error:
+        culprit = _bad_record(source) if split is None else _bad_shard(source, split, error)
+        if culprit is None:
+            raise
+        raise culprit from None
+
+
+def _bad_record(records) -> ImageError | None:
+    for r in records:
+        try:
+            load_image(r.image)
+        except ImageError as e:
+            return e
+    return None
+
+
+def _bad_shard(manifest, split: str, error: tf.errors.OpError) -> DataFormatError | None:
+    manifest = manifest if isinstance(manifest, Mapping) else read_manifest(manifest)
+    # "{{function_node ...}} corrupted record at 3435 [Op:IteratorGetNext] name:" -> "corrupted record at 3435"
+    lines = error.message.strip().splitlines()
+    reported = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:.*$", "", lines[0]) if lines else type(error).__name__
+    shards = manifest["splits"][split]["shards"]
+    for shard in shards:
+        path = os.path.join(manifest["directory"], shard["file"])
+        if not os.path.isfile(path):
+            return DataFormatError(f"{path}: TFRecord shard is missing; re-run `facezoo data convert`")
+        if sha256_of(path) != shard["sha256"]:
+            return DataFormatError(f"{path}: TFRecord shard is damaged ({reported}): its sha256 no longer matches "
+                                   f"{MANIFEST}; re-run `facezoo data convert`")
+    if isinstance(error, tf.errors.DataLossError):
+        files = ", ".join(s["file"] for s in shards)
+        return DataFormatError(f"{manifest['directory']}: a TFRecord shard of split {split!r} ({files}) is damaged "
+                               f"({reported}); re-run `facezoo data convert`")
+    return None

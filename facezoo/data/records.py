@@ -5,13 +5,16 @@ downstream (TFRecord converter, pipeline, evaluation) consumes only these.
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
-from typing import Iterator, Mapping, Sequence
+import io
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from facezoo.attributes import LabelSpace
 from facezoo.errors import DataFormatError  # noqa: F401  (re-exported)
+from facezoo.errors import MissingDataError
 
 
 @dataclasses.dataclass
@@ -43,15 +46,22 @@ class FaceRecord:
         return {a.name: float(a.name in self.labels) for a in label_space}
 
 
-
-
-
 @dataclasses.dataclass
 class Problem:
     """A non-fatal issue with one item (a malformed file name, an unknown age string, ...)."""
 
     source: str
     reason: str
+
+
+def problems_csv(problems: Iterable[Problem]) -> str:
+    """All ``problems`` as CSV text with a ``source,reason`` header, in the order given (for a file that keeps
+    every one of them, where a terminal shows only the first few)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["source", "reason"])
+    writer.writerows([p.source, p.reason] for p in problems)
+    return buf.getvalue()
 
 
 class Reader:
@@ -66,7 +76,7 @@ class Reader:
         import os
         self.root = os.path.abspath(os.fspath(root))
         if not os.path.isdir(self.root):
-            raise FileNotFoundError(f"{type(self).__name__}: data set root {self.root!r} is not a directory")
+            raise MissingDataError(f"{type(self).__name__}: data set root {self.root!r} is not a directory")
         self.problems: list[Problem] = []
 
     def records(self) -> Iterator[FaceRecord]:

@@ -13,6 +13,7 @@ import os
 from typing import Iterator, Sequence
 
 from facezoo.data.records import DataFormatError
+from facezoo.errors import MissingDataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +83,7 @@ def iter_table(path: str, required: Sequence[str] = (), *, delimiter: str = ",")
 def _open_table(path: str, required: Sequence[str], delimiter: str):
     """Opens a table and checks its header: yields ``(columns, csv reader past the header)``."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"label table {path!r} does not exist")
+        raise MissingDataError(f"label table {path!r} does not exist")
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = csv.reader(f, delimiter=delimiter)
         yield _columns(path, next(rows, None), required), rows

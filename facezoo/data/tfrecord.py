@@ -4,25 +4,27 @@ Output directory::
 
     manifest.json                         schema version, label space, image size, splits, shards
     rejects.csv                           source,reason for every image that failed to decode
-    train-00000-of-00004.tfrecord         one tf.train.Example per image (see ``FEATURES``)
+    train-00000-of-00004.tfrecord         one tf.train.Example per image (written by ``_example``)
     train-00000-of-00004.tfrecord.done    checksum and input fingerprint of the finished shard
 
-Each example holds ``image/encoded`` (the original JPEG/PNG bytes; or JPEG quality 95 after
-``fit_to_input`` when ``image_size`` is given, or after 5-point alignment with ``align``), ``image/format``, ``image/height``,
+Every image is read by ``facezoo.images.load_image``, as ``FaceModel.predict`` reads it. Each example holds
+``image/encoded``: the original bytes when they are JPEG or PNG that ``decode_stored_image`` (the pipeline's
+decoder) turns into exactly ``load_image``'s pixels; otherwise (other formats and modes, EXIF rotation,
+transparency, images shrunk to ``WORKING_SIDE``) those pixels as JPEG quality 95, after ``fit_to_input`` when
+``image_size`` is given or after 5-point alignment with ``align``. Beside it ``image/format``, ``image/height``,
 ``image/width``, per attribute ``label/<name>`` (int64; 0 where unknown) and ``mask/<name>``
-(float; 1 known, 0 unknown), ``landmarks`` (10 floats x1 y1 ... x5 y5, only where known),
-``identity`` and ``source``.
+(float; 1 known, 0 unknown), ``landmarks`` (10 floats x1 y1 ... x5 y5, only where known; given in the upright,
+full-size picture and scaled with it), ``identity`` and ``source``.
 
 Record ``i`` of a split goes to shard ``i % n``: round-robin, so a reader's ordering (UTKFace names
 sort by age) never puts one age range in one shard, and the assignment depends on nothing but the
-input order. Nothing time-dependent is written, so a run that was killed and resumed produces the
-same bytes as one that was not.
+input order. Nothing time-dependent is written and examples are serialised deterministically (map
+fields in key order), so two conversions of the same input, or a run that was killed and resumed, produce
+the same bytes.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import re
@@ -31,23 +33,21 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from facezoo.attributes import LabelSpace
 from facezoo.data.align import align_face, fit_landmarks
-from facezoo.data.records import DataFormatError, FaceRecord
+from facezoo.data.records import DataFormatError, FaceRecord, Problem, problems_csv
+from facezoo.files import sha256_of
+from facezoo.images import ImageError, load_image, read_image_file, upright_size
 from facezoo.preprocessing import fit_to_input
+from facezoo.errors import MissingDataError, UsageError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 REJECTS = "rejects.csv"
-MIN_SIDE = 8
-MAX_SIDE = 10000
 JPEG_QUALITY = 95
-# Formats and modes tf.io.decode_image reads to the same RGB pixels PIL sees; others are re-encoded.
-_KEEP_FORMATS = {"JPEG": "jpeg", "PNG": "png"}
-_KEEP_MODES = {"RGB", "L"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -55,16 +55,17 @@ def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
 
 
-class _Rejected(Exception):
-    """An image that cannot be used; the message is the reason written to ``rejects.csv``."""
+def decode_stored_image(encoded):
+    """The uint8 (h, w, 3) pixels of a stored ``image/encoded`` (JPEG or PNG bytes), as ``load_image`` sees them.
 
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    JPEG is decoded with libjpeg's accurate integer DCT, as PIL decodes it; TensorFlow's default fast DCT gives
+    pixels up to 6 grey levels away, so training would see other pixels than ``predict``.
+    """
+    image = tf.cond(tf.io.is_jpeg(encoded),
+                    lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE"),
+                    lambda: tf.io.decode_png(encoded, channels=3))
+    image.set_shape([None, None, 3])
+    return image
 
 
 def _partial(path: str) -> str:
@@ -113,12 +114,24 @@ def _check_labels(records: list[FaceRecord], label_space: LabelSpace):
                                       f"got {value!r}")
 
 
-class _Encoder:
-    """Validates one image file with PIL and returns what to store, or raises ``_Rejected``.
+def _stored_format(data: bytes, pixels: np.ndarray) -> str | None:
+    """``"jpeg"`` or ``"png"`` when ``decode_stored_image`` turns ``data`` into exactly ``pixels``, else None."""
+    fmt = "jpeg" if data[:3] == b"\xff\xd8\xff" else "png" if data[:8] == _PNG_SIGNATURE else None
+    if fmt is None:
+        return None
+    try:
+        decoded = decode_stored_image(tf.constant(data)).numpy()
+    except tf.errors.OpError:
+        return None
+    return fmt if decoded.shape == pixels.shape and np.array_equal(decoded, pixels) else None
 
-    Three modes: keep the original bytes (``image_size`` None), ``fit_to_input`` to
-    ``image_size``, or ``align`` the face to the 5-point template at ``image_size``. Landmarks
-    are moved with the pixels.
+
+class _Encoder:
+    """Reads one image file with ``load_image`` and returns what to store; raises ``ImageError``.
+
+    Three modes: keep the original bytes where the pipeline decodes them to ``load_image``'s pixels
+    (``image_size`` None; otherwise those pixels are stored as JPEG), ``fit_to_input`` to ``image_size``, or
+    ``align`` the face to the 5-point template at ``image_size``. Landmarks are moved with the pixels.
     """
 
     def __init__(self, image_size, align: bool = False):
@@ -141,41 +154,25 @@ class _Encoder:
 
     def __call__(self, path: str, landmarks=None) -> tuple[bytes, str, int, int, np.ndarray | None]:
         """Returns ``(encoded, format, height, width, landmarks)`` as they will be stored."""
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise _Rejected(f"cannot read file: {e.strerror or e}") from None
-        if not data:
-            raise _Rejected("empty file (0 bytes)")
-        reencode = self.image_size is not None
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-                if max(w, h) > MAX_SIDE or min(w, h) < MIN_SIDE:
-                    raise _Rejected(f"implausible size {w}x{h} (each side must be {MIN_SIDE}..{MAX_SIDE} px)")
-                im.load()
-                fmt = _KEEP_FORMATS.get(im.format) if im.mode in _KEEP_MODES else None
-                pixels = np.asarray(im.convert("RGB")) if (reencode or fmt is None) else None
-        except UnidentifiedImageError:
-            raise _Rejected("not an image (PIL cannot identify the format)") from None
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-            raise _Rejected(f"cannot decode: {e}") from None
-        if pixels is None:
-            try:  # the pipeline decodes with TensorFlow: make sure it agrees with PIL.
-                tf.io.decode_image(data, channels=3, expand_animations=False)
-            except tf.errors.OpError as e:
-                raise _Rejected(f"TensorFlow cannot decode: {e.message.splitlines()[0]}") from None
-            return data, fmt, h, w, landmarks
+        data = read_image_file(path)
+        pixels = load_image(data, name=path)
+        h, w = pixels.shape[:2]
+        if landmarks is not None:
+            full_w, full_h = upright_size(data, name=path)
+            if (full_w, full_h) != (w, h):  # shrunk to the working size: landmarks follow (half-pixel centres)
+                points = np.asarray(landmarks, np.float32)
+                landmarks = (points + 0.5) * np.array([w / full_w, h / full_h], np.float32) - 0.5
         if self._encode_aligned is not None:
             encoded, moved = self._encode_aligned(tf.constant(pixels), tf.constant(landmarks, tf.float32))
             return encoded.numpy(), "jpeg", self.image_size[0], self.image_size[1], moved.numpy()
-        encoded = self._encode(tf.constant(pixels)).numpy()
         if self.image_size is None:
-            return encoded, "jpeg", h, w, landmarks
+            fmt = _stored_format(data, pixels)
+            if fmt is not None:
+                return data, fmt, h, w, landmarks
+            return self._encode(tf.constant(pixels)).numpy(), "jpeg", h, w, landmarks
         if landmarks is not None:
             landmarks = fit_landmarks(landmarks, (h, w), self.image_size)
-        return encoded, "jpeg", self.image_size[0], self.image_size[1], landmarks
+        return self._encode(tf.constant(pixels)).numpy(), "jpeg", self.image_size[0], self.image_size[1], landmarks
 
 
 def _example(record: FaceRecord, label_space: LabelSpace, encoded: bytes, fmt: str, h: int, w: int,
@@ -203,7 +200,7 @@ def _example(record: FaceRecord, label_space: LabelSpace, encoded: bytes, fmt: s
         feature[f"mask/{a.name}"] = floats([1.0 if known else 0.0])
     if landmarks is not None:
         feature["landmarks"] = floats(np.asarray(landmarks, np.float32).reshape(10).tolist())
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def _fingerprint(entries: list[FaceRecord], label_space: LabelSpace, image_size, align: bool) -> str:
@@ -228,7 +225,7 @@ def _finished_shard(path: str, fingerprint: str) -> dict | None:
             done = json.load(f)
     except (OSError, ValueError):
         return None
-    if done.get("fingerprint") != fingerprint or not os.path.exists(path) or _sha256(path) != done.get("sha256"):
+    if done.get("fingerprint") != fingerprint or not os.path.exists(path) or sha256_of(path) != done.get("sha256"):
         return None
     return done
 
@@ -238,22 +235,19 @@ def _shard_counts(shards, splits: Mapping[str, list]) -> dict[str, int]:
     for split, items in splits.items():
         n = shards.get(split, 1) if isinstance(shards, Mapping) else shards
         if not isinstance(n, int) or n < 1:
-            raise ValueError(f"shards for split {split!r} must be a positive int, got {n!r}")
+            raise UsageError(f"shards for split {split!r} must be a positive int, got {n!r}")
         out[split] = min(n, len(items))
     return out
 
 
 def _write_rejects(out_dir: str, rejects: list[list[str]]):
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["source", "reason"])
-    writer.writerows(rejects)
-    _write_atomic(os.path.join(out_dir, REJECTS), buf.getvalue())
+    _write_atomic(os.path.join(out_dir, REJECTS), problems_csv(Problem(*r) for r in rejects))
 
 
 def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, shards=8,
             image_size=None, align: bool = False, max_reject_fraction: float = 0.05, progress: bool = True,
-            on_shard_written: Callable[[str], None] | None = None) -> dict:
+            on_shard_written: Callable[[str], None] | None = None,
+            on_reject: Callable[[str, str], None] | None = None) -> dict:
     """Writes records as sharded TFRecords plus ``manifest.json`` and ``rejects.csv``.
 
     Re-running with the same inputs skips every shard whose ``.done`` file matches its checksum
@@ -275,6 +269,9 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
         progress: show a tqdm progress bar.
         on_shard_written: called with each shard's path once it is complete (for logging; a
             callback that raises stops the conversion, leaving the finished shards resumable).
+        on_reject: called as ``on_reject(source, reason)`` for every image ``load_image`` refuses, as it is
+            found (those of shards kept from an earlier run too), e.g. to print it; ``reason`` names the file.
+            All of them are also written to ``rejects.csv``.
 
     Returns:
         The manifest dict written to ``manifest.json``.
@@ -285,18 +282,18 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
     """
     records = list(records)
     if not records:
-        raise ValueError("convert: no records to write")
+        raise UsageError("convert: no records to write")
     _check_labels(records, label_space)
     if image_size is not None:
         image_size = [int(image_size[0]), int(image_size[1])]
     if align:
         if image_size is None:
-            raise ValueError("convert: align=True needs image_size, the size of the aligned faces")
+            raise UsageError("convert: align=True needs image_size, the size of the aligned faces")
         missing = [r.source or r.image for r in records if r.landmarks is None]
         if len(missing) == len(records):
-            raise ValueError("convert: cannot align, this data set has no landmarks")
+            raise UsageError("convert: cannot align, this data set has no landmarks")
         if missing:
-            raise ValueError(f"convert: cannot align, {len(missing)} of {len(records)} records have no "
+            raise UsageError(f"convert: cannot align, {len(missing)} of {len(records)} records have no "
                              f"landmarks (first: {missing[0]})")
     out_dir = os.path.abspath(os.fspath(out_dir))
     os.makedirs(out_dir, exist_ok=True)
@@ -308,7 +305,7 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
     splits = dict(sorted(splits.items()))
     bad = [s for s in splits if not re.fullmatch(r"[A-Za-z0-9_.-]+", s)]
     if bad:
-        raise ValueError(f"convert: split names become file names and may use only letters, digits, '_', '.', "
+        raise UsageError(f"convert: split names become file names and may use only letters, digits, '_', '.', "
                          f"'-'; got {bad}")
     counts = _shard_counts(shards, splits)
     encoder = _Encoder(image_size, align)
@@ -327,11 +324,14 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
                 fingerprint = _fingerprint(entries, label_space, image_size, align)
                 done = _finished_shard(path, fingerprint)
                 if done is None:
-                    done = _write_shard(path, entries, label_space, encoder, fingerprint, bar)
+                    done = _write_shard(path, entries, label_space, encoder, fingerprint, bar, on_reject)
                     if on_shard_written is not None:
                         on_shard_written(path)
                 else:
                     bar.update(len(entries))
+                    if on_reject is not None:
+                        for source, reason in done["rejects"]:
+                            on_reject(source, reason)
                 rejects.extend(done["rejects"])
                 if len(rejects) > allowed:
                     _write_rejects(out_dir, rejects)
@@ -358,7 +358,7 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
     return manifest
 
 
-def _write_shard(path, entries, label_space, encoder, fingerprint, bar) -> dict:
+def _write_shard(path, entries, label_space, encoder, fingerprint, bar, on_reject) -> dict:
     """Writes one shard to a temporary name, renames it into place and records its ``.done``."""
     tmp = _partial(path)
     rejects, written = [], 0
@@ -367,8 +367,10 @@ def _write_shard(path, entries, label_space, encoder, fingerprint, bar) -> dict:
             for r in entries:
                 try:
                     encoded, fmt, h, w, landmarks = encoder(r.image, r.landmarks)
-                except _Rejected as e:
+                except ImageError as e:
                     rejects.append([r.source or r.image, str(e)])
+                    if on_reject is not None:
+                        on_reject(*rejects[-1])
                 else:
                     writer.write(_example(r, label_space, encoded, fmt, h, w, landmarks))
                     written += 1
@@ -378,8 +380,8 @@ def _write_shard(path, entries, label_space, encoder, fingerprint, bar) -> dict:
             os.remove(tmp)
         raise
     os.replace(tmp, path)
-    done = {"fingerprint": fingerprint, "sha256": _sha256(path), "records": written, "rejects": rejects}
-    _write_atomic(path + ".done", json.dumps(done, indent=2) + "\n")
+    done = {"fingerprint": fingerprint, "sha256": sha256_of(path), "records": written, "rejects": rejects}
+    _write_atomic(path + ".done", json.dumps(done, indent=2, sort_keys=True) + "\n")
     return done
 
 
@@ -401,7 +403,7 @@ def read_manifest(directory, verify: bool = False) -> dict:
     if os.path.isdir(path):
         path = os.path.join(path, MANIFEST)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: run `facezoo data convert` to create it")
+        raise MissingDataError(f"{path} not found: run `facezoo data convert` to create it")
     with open(path, encoding="utf-8") as f:
         manifest = json.load(f)
     version = manifest.get("schema_version")
@@ -413,7 +415,7 @@ def read_manifest(directory, verify: bool = False) -> dict:
         for shard in split["shards"]:
             shard_path = os.path.join(manifest["directory"], shard["file"])
             if not os.path.exists(shard_path):
-                raise FileNotFoundError(f"{path} lists {shard['file']}, which is missing")
-            if verify and _sha256(shard_path) != shard["sha256"]:
+                raise MissingDataError(f"{path} lists {shard['file']}, which is missing")
+            if verify and sha256_of(shard_path) != shard["sha256"]:
                 raise DataFormatError(f"{shard_path}: sha256 does not match {MANIFEST} (file changed or corrupt)")
     return manifest

@@ -12,6 +12,7 @@ from typing import Iterator
 
 from facezoo.attributes import MAX_AGE, UTKFACE, UTKFACE_RACES
 from facezoo.data.records import FaceRecord, Reader
+from facezoo.errors import MissingDataError
 
 IMAGE_DIR = "UTKFace"
 # Oldest plausible age; larger numbers are typos, not people. Ages above MAX_AGE are clipped to it.
@@ -36,7 +37,7 @@ class UtkFaceReader(Reader):
         folder, prefix = (sub, IMAGE_DIR + "/") if os.path.isdir(sub) else (self.root, "")
         names = sorted(f for f in os.listdir(folder) if f.lower().endswith(".jpg"))
         if not names:
-            raise FileNotFoundError(f"UtkFaceReader: no .jpg images in {folder}")
+            raise MissingDataError(f"UtkFaceReader: no .jpg images in {folder}")
         for name in names:
             source = prefix + name
             labels = self._parse(name)

@@ -88,7 +88,8 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
     space = next(d for d in cfg.datasets if d.name == dataset)
     from facezoo.attributes import LabelSpace
     label_space = LabelSpace(dataset, tuple(h.attribute for h in space.heads))
-    val_percent = val_percent if val_percent is not None else (card.training_data.get("val_percent", 20) if card else 20)
+    if val_percent is None:
+        val_percent = card.training_data.get("val_percent", 20) if card else 20
 
     sources = None
     if os.path.isfile(os.path.join(data_dir, "manifest.json")):

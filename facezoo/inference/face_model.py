@@ -71,7 +71,8 @@ class FaceModel:
             ``{"input": name, "model": name, "attributes": {attribute: {...}}}``; binary attributes
             give ``probability`` and ``present`` (probability >= the card's threshold), nominal ones
             ``label`` and ``probabilities``, ordinal ones one ``value`` (e.g. years, the expected value of
-            the ordinal distribution; plus ``probabilities`` for at most 10 classes); every head adds ``confidence`` and ``abstain`` (confidence below
+            the ordinal distribution; plus ``probabilities`` for at most 10 classes); every head adds
+            ``confidence`` and ``abstain`` (confidence below
             the card's ``abstain_below``).
         """
         if errors not in ("raise", "collect"):

@@ -1,7 +1,9 @@
 """Keras functional backbones and the DMTL model."""
 from facezoo.models.dmtl import Dmtl, DmtlConfig, DatasetSpec, HeadSpec, dmtl  # noqa: F401
 from facezoo.models.alexnet import alexnet  # noqa: F401
+from facezoo.models.efficientnet_lite import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2  # noqa: F401
 from facezoo.models.inception import inception  # noqa: F401
+from facezoo.models.mobilenet_v2 import mobilenet_v2  # noqa: F401
 from facezoo.models.resnet import resnet18, resnet34, resnet50  # noqa: F401
 from facezoo.models.vgg import vgg16  # noqa: F401
 from facezoo.models.registry import BACKBONES, register_backbone  # noqa: F401

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from facezoo.models.alexnet import alexnet
+from facezoo.models.efficientnet_lite import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2
 from facezoo.models.inception import inception
+from facezoo.models.mobilenet_v2 import mobilenet_v2
 from facezoo.models.resnet import resnet18, resnet34, resnet50
 from facezoo.models.vgg import vgg16
 
@@ -13,6 +15,10 @@ BACKBONES = {
     "alexnet": alexnet,
     "inception": inception,
     "vgg16": vgg16,
+    "efficientnet_lite0": efficientnet_lite0,
+    "efficientnet_lite1": efficientnet_lite1,
+    "efficientnet_lite2": efficientnet_lite2,
+    "mobilenet_v2": mobilenet_v2,
 }
 
 

@@ -39,7 +39,8 @@ def basic_block(x, filters, stride, activation, name):
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
         shortcut = _bn(_conv(x, filters, 1, stride, f"{name}_0_conv"), f"{name}_0_bn")
-    y = bb.act(_bn(_conv(x, filters, 3, stride, f"{name}_1_conv"), f"{name}_1_bn"), activation, f"{name}_1_{activation}")
+    y = _bn(_conv(x, filters, 3, stride, f"{name}_1_conv"), f"{name}_1_bn")
+    y = bb.act(y, activation, f"{name}_1_{activation}")
     y = _bn(_conv(y, filters, 3, 1, f"{name}_2_conv"), f"{name}_2_bn")
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return bb.act(y, activation, f"{name}_out")
@@ -52,7 +53,8 @@ def bottleneck_block(x, filters, stride, activation, name):
     if stride != 1 or x.shape[-1] != out:
         shortcut = _bn(_conv(x, out, 1, stride, f"{name}_0_conv"), f"{name}_0_bn")
     y = bb.act(_bn(_conv(x, filters, 1, 1, f"{name}_1_conv"), f"{name}_1_bn"), activation, f"{name}_1_{activation}")
-    y = bb.act(_bn(_conv(y, filters, 3, stride, f"{name}_2_conv"), f"{name}_2_bn"), activation, f"{name}_2_{activation}")
+    y = _bn(_conv(y, filters, 3, stride, f"{name}_2_conv"), f"{name}_2_bn")
+    y = bb.act(y, activation, f"{name}_2_{activation}")
     y = _bn(_conv(y, out, 1, 1, f"{name}_3_conv"), f"{name}_3_bn")
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return bb.act(y, activation, f"{name}_out")

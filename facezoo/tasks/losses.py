@@ -64,7 +64,8 @@ def confidence_target(attribute: Attribute, labels, logits, tolerance: int = 0):
 def confidence_loss(attribute: Attribute, labels, logits, conf_logits, tolerance: int = 0):
     """Self-evaluation loss: sigmoid cross-entropy of ``conf_logits`` against "prediction is right"."""
     target = tf.stop_gradient(confidence_target(attribute, labels, logits, tolerance))
-    return tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=tf.reshape(tf.cast(conf_logits, tf.float32), [-1]))
+    logits = tf.reshape(tf.cast(conf_logits, tf.float32), [-1])
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
 
 
 def masked_sum(per_example, mask):

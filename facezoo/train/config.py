@@ -119,6 +119,20 @@ class RecipeConfig:
             args += ["--early-stopping-patience", str(self.early_stopping_patience)]
         return args + ["--out", self.out]
 
+    def portable(self) -> "RecipeConfig":
+        """This config as a model card records it: run folders as ``runs/<name>`` (the command is run from the
+        repository root), data sets from the default data root."""
+        import os
+
+        def run_path(path, keep_file):
+            path = os.path.normpath(path)
+            folder = os.path.dirname(path) if keep_file else path
+            name = f"runs/{os.path.basename(folder)}"
+            return f"{name}/{os.path.basename(path)}" if keep_file else name
+
+        return dataclasses.replace(self, out=run_path(self.out, False), data_dirs={},
+                                   init=run_path(self.init, True) if self.init else None)
+
     def command(self) -> str:
         """The shell command that reproduces the run (run from the repository root)."""
         import shlex

@@ -9,7 +9,8 @@ from facezoo.data.celeba import CelebaReader
 from facezoo.data.pipeline import pipeline
 from facezoo.data.tfrecord import convert
 
-DATA = pathlib.Path(os.environ.get("FACEZOO_DATA", pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+DATA = pathlib.Path(os.environ.get("FACEZOO_DATA",
+                                   pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 
 
 @pytest.mark.real_data

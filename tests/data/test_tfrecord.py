@@ -1,4 +1,4 @@
-"""TFRecord converter: contents, resumability, rejects, resizing."""
+"""TFRecord converter: contents, resumability, determinism, rejects, resizing, parity with load_image."""
 import csv
 import json
 import os
@@ -6,11 +6,14 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from facezoo.attributes import CELEBA_40
 from facezoo.data.celeba import CelebaReader
 from facezoo.data.records import DataFormatError, FaceRecord
-from facezoo.data.tfrecord import MANIFEST, REJECTS, convert, read_manifest, shard_name
+from facezoo.data.tfrecord import MANIFEST, REJECTS, convert, decode_stored_image, read_manifest, shard_name
+from facezoo.images import load_image
+from tests import corpus
 
 
 def _examples(path):
@@ -105,8 +108,8 @@ def _bad_files(folder, write_jpeg):
     (folder / "truncated.jpg").write_bytes(full[: len(full) // 2])
     (folder / "text.jpg").write_text("not an image")
     write_jpeg(folder / "tiny.jpg", size=(4, 30))
-    return {"empty.jpg": "empty file", "truncated.jpg": "cannot decode", "text.jpg": "not an image",
-            "tiny.jpg": "implausible size 4x30"}
+    return {"empty.jpg": "file is empty", "truncated.jpg": "truncated or corrupt", "text.jpg": "not an image",
+            "tiny.jpg": "image 4x30 is smaller than 8 pixels"}
 
 
 def test_rejects(tmp_path, write_jpeg):
@@ -152,3 +155,76 @@ def test_bad_labels_and_manifest(tmp_path, write_jpeg):
     (tmp_path / MANIFEST).write_text(json.dumps({"schema_version": 99}))
     with pytest.raises(DataFormatError, match="schema_version 99"):
         read_manifest(tmp_path)
+
+
+def _mixed_folder(folder):
+    """One image of each kind the converter treats differently (see ``facezoo.data.tfrecord``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rgb = corpus.pattern(24, 16)
+    rgba = np.dstack([rgb, np.full((16, 24), 255, np.uint8)])
+    rgba[:, :4, 3] = 0
+    files = {"plain.jpg": corpus.encode(rgb, "JPEG"), "plain.png": corpus.encode(rgb, "PNG"),
+             "grey.png": corpus.encode(rgb[..., 0], "PNG"), "alpha.png": corpus.encode(rgba, "PNG"),
+             "turned.jpg": corpus.with_orientation(rgb, 6, "JPEG"), "deep.png": corpus.encode(
+                 np.full((16, 24), 40000, np.uint16), "PNG"), "anim.gif": corpus.animated_gif(),
+             "cmyk.jpg": corpus.encode(Image.fromarray(rgb).convert("CMYK"), "JPEG"), "text.jpg": b"not an image"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return [FaceRecord(str(folder / n), {"Male": i % 2}, source=n) for i, n in enumerate(files)]
+
+
+def test_two_conversions_are_byte_identical(tmp_path):
+    records = _mixed_folder(tmp_path / "img")
+    for image_size in (None, (12, 12)):
+        first, second = tmp_path / f"a{image_size}", tmp_path / f"b{image_size}"
+        convert(records, CELEBA_40, first, shards=2, image_size=image_size, max_reject_fraction=0.5, progress=False)
+        convert(records, CELEBA_40, second, shards=2, image_size=image_size, max_reject_fraction=0.5,
+                progress=False)
+        assert _files(first) == _files(second) and len(_files(first)) == 6  # 2 shards, 2 .done, manifest, rejects
+
+
+def test_stored_pixels_are_what_load_image_reads(tmp_path):
+    """The original bytes are kept exactly where the pipeline's decoder gives load_image's pixels."""
+    records = _mixed_folder(tmp_path / "img")
+    manifest = convert(records, CELEBA_40, tmp_path / "out", shards=1, max_reject_fraction=0.5, progress=False)
+    stored = {ex.features.feature["source"].bytes_list.value[0].decode(): ex.features.feature for ex in
+              _examples(tmp_path / "out" / manifest["splits"]["train"]["shards"][0]["file"])}
+    kept = {s for s, f in stored.items()
+            if f["image/encoded"].bytes_list.value[0] == (tmp_path / "img" / s).read_bytes()}
+    assert {"plain.jpg", "plain.png", "grey.png"} <= kept and not kept & {"alpha.png", "turned.jpg", "anim.gif"}
+    for source, feature in stored.items():
+        pixels = decode_stored_image(feature["image/encoded"].bytes_list.value[0]).numpy()
+        expected = load_image(tmp_path / "img" / source)
+        assert pixels.shape == expected.shape, source
+        assert (feature["image/height"].int64_list.value[0], feature["image/width"].int64_list.value[0]) == \
+            expected.shape[:2]
+        if source in kept:
+            np.testing.assert_array_equal(pixels, expected)
+        else:
+            assert feature["image/encoded"].bytes_list.value[0] == tf.io.encode_jpeg(expected, quality=95).numpy()
+    assert manifest["rejects"] == 1
+
+
+def test_rejects_are_reported_one_by_one(tmp_path, write_jpeg):
+    expected = _bad_files(tmp_path / "img", write_jpeg)
+    records = [FaceRecord(str(tmp_path / "img" / n), {"Male": 1}, source=n) for n in ["good.jpg", *expected]]
+    seen = []
+    convert(records, CELEBA_40, tmp_path / "out", shards=2, max_reject_fraction=0.9, progress=False,
+            on_reject=lambda source, reason: seen.append((source, reason)))
+    assert sorted(s for s, _ in seen) == sorted(expected)
+    for source, reason in seen:
+        assert reason.startswith(str(tmp_path / "img" / source) + ": ") and expected[source] in reason
+    again = []
+    convert(records, CELEBA_40, tmp_path / "out", shards=2, max_reject_fraction=0.9, progress=False,
+            on_reject=lambda source, reason: again.append((source, reason)))
+    assert sorted(again) == sorted(seen)  # a resumed run reports the rejects of the shards it keeps
+
+
+def test_landmarks_follow_a_shrunk_image(tmp_path):
+    (tmp_path / "wide.png").write_bytes(corpus.encode(np.zeros((16, 4100, 3), np.uint8), "PNG"))
+    lm = np.array([[1000, 4], [1100, 4], [1050, 8], [1010, 12], [1090, 12]], np.float32)
+    record = FaceRecord(str(tmp_path / "wide.png"), {"Male": 0}, landmarks=lm, source="wide.png")
+    manifest = convert([record], CELEBA_40, tmp_path / "out", shards=1, progress=False)
+    ex = _examples(tmp_path / "out" / manifest["splits"]["train"]["shards"][0]["file"])[0].features.feature
+    assert (ex["image/height"].int64_list.value[0], ex["image/width"].int64_list.value[0]) == (8, 2050)
+    np.testing.assert_allclose(np.array(ex["landmarks"].float_list.value).reshape(5, 2), (lm + 0.5) * 0.5 - 0.5)

@@ -12,7 +12,8 @@ from facezoo.tasks.dmtl import for_model
 def tiny_config(heads=ADIENCE, size: int = 32, **overrides) -> DmtlConfig:
     """``tests.helpers.tiny_config`` with Adience's heads (an ordinal and a nominal one) at ``size`` px."""
     from tests.helpers import tiny_config as shared_tiny_config
-    return shared_tiny_config(datasets={heads.name: heads}, input_size=(size, size), **{"dropout": 0.0, **overrides})
+    name = getattr(heads, "name", "main")  # DmtlConfig(heads=[...]) names its one data set "main"
+    return shared_tiny_config(datasets={name: heads}, input_size=(size, size), **{"dropout": 0.0, **overrides})
 
 
 def synthetic_arrays(n: int, size: int, label_space=ADIENCE, seed: int = 0):
