@@ -1,10 +1,10 @@
 """Train a DCGAN on 64×64 CelebA faces, optionally conditioned on attributes (Male, Smiling, ...).
 
 Reads the staged CelebA faces (--data-dir), splits them by identity, converts them once to TFRecords
-of the generated size (centre crop) and trains through facezoo's loop (any tf.distribute strategy the machine offers). Every epoch it
-writes a sample grid from fixed noise (conditional: one row per condition — none, each attribute
-alone, all), a checkpoint and a history row. Resumable: run the same command again after an
-interruption and it continues from the last checkpoint.
+of the generated size (centre crop) and trains through facezoo's loop (any tf.distribute strategy the
+machine offers). Every epoch it writes a sample grid from fixed noise (conditional: one row per
+condition — none, each attribute alone, all), a checkpoint and a history row. Resumable: run the
+same command again after an interruption and it continues from the last checkpoint.
 
 Writes into --out: records/ (TFRecords), ckpt/, samples/epoch-NNN.png, last.keras (a facezoo DCGAN:
 ``keras.saving.load_model(path).generate(noise)``), history.csv, state.json, run.json.
