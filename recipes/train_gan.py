@@ -7,7 +7,7 @@ condition — none, each attribute alone, all), a checkpoint and a history row. 
 same command again after an interruption and it continues from the last checkpoint.
 
 Writes into --out: records/ (TFRecords), ckpt/, samples/epoch-NNN.png, last.keras (a facezoo DCGAN:
-``keras.saving.load_model(path).generate(noise)``), history.csv, state.json, run.json.
+``facezoo.models.weights.load_keras(path).generate(noise)``), history.csv, state.json, run.json.
 
 Examples:
     python recipes/train_gan.py --epochs 25 --out runs/dcgan
