@@ -1,5 +1,6 @@
-"""Keras functional backbones and the DMTL model."""
+"""Keras functional backbones, the DMTL model and the GANs (``facezoo.models.gan``)."""
 from facezoo.models.dmtl import Dmtl, DmtlConfig, DatasetSpec, HeadSpec, dmtl  # noqa: F401
+from facezoo.models import gan  # noqa: F401  (registers DCGAN, SRGAN, DepthToSpace for load_keras)
 from facezoo.models.alexnet import alexnet  # noqa: F401
 from facezoo.models.efficientnet_lite import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2  # noqa: F401
 from facezoo.models.inception import inception  # noqa: F401
