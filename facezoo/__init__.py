@@ -14,11 +14,19 @@ import importlib
 __version__ = "0.2.0"
 
 from facezoo import attributes  # noqa: E402,F401
-from facezoo.zoo import list_models, load, model_card, sample_image  # noqa: E402,F401
+from facezoo.zoo import list_models, load, model_card, sample_image, sample_photo  # noqa: E402,F401
 
-_SUBMODULES = ("data", "evaluation", "files", "images", "inference", "models", "optimize", "preprocessing",
+_SUBMODULES = ("data", "evaluation", "face", "files", "images", "inference", "models", "optimize", "preprocessing",
                "tasks", "train", "zoo", "errors")
-_NEEDS_TENSORFLOW = ("data", "evaluation", "inference", "models", "optimize", "preprocessing", "tasks", "train")
+_NEEDS_TENSORFLOW = ("data", "evaluation", "face", "inference", "models", "optimize", "tasks", "train")
+
+
+def analyze(images, models=("dmtl_celeba", "dmtl_utkface"), **kwargs):
+    """Detects, aligns and describes every face in photos; see ``facezoo.face.analyze.FaceAnalyzer.analyze``."""
+    from facezoo.errors import require_tensorflow
+    require_tensorflow()
+    from facezoo.face.analyze import analyze as _analyze
+    return _analyze(images, models, **kwargs)
 
 
 def __getattr__(name):

@@ -1,4 +1,4 @@
-"""The ``facezoo`` command: ``list``, ``info``, ``predict``, ``demo``, ``evaluate``, ``data convert``.
+"""The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``evaluate``, ``data convert``.
 
 Anything a user caused (a missing file, an unknown model, a bad flag, a malformed label file, a
 damaged model folder, TensorFlow not installed) raises a ``facezoo.errors.UserError``: the command
@@ -135,8 +135,8 @@ def cmd_info(args) -> int:
 
 
 # ----------------------------------------------------------------------------- predict / demo
-def expand_inputs(paths):
-    """Files as given, and image files inside folders (recursively, sorted).
+def expand_inputs(paths, recursive: bool = True):
+    """Files as given, and image files inside folders (sorted; sub-folders too when ``recursive``).
 
     Returns:
         ``(files, problems)``: ``problems`` are ``"path: reason"`` lines for folders that could not be read.
@@ -144,11 +144,13 @@ def expand_inputs(paths):
     out, problems = [], []
     for p in paths:
         if os.path.isdir(p):
-            def onerror(err, _p=p):
+            def onerror(err):
                 problems.append(f"{err.filename}: cannot read folder ({err.strerror})")
             for root, dirs, files in os.walk(p, onerror=onerror):
                 dirs.sort()
                 out.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS))
+                if not recursive:
+                    break
         else:
             out.append(p)
     return out, problems
@@ -218,21 +220,93 @@ def summary_line(result) -> str:
     return f"{result['input']}: {', '.join(parts) or '(no attribute present)'}"
 
 
+def face_lines(result) -> list[str]:
+    """``analyze`` output for one image as lines: the image, then one line per face."""
+    faces = result["faces"]
+    lines = [f"{result['input']}: {len(faces)} face{'s' if len(faces) != 1 else ''}"]
+    for i, face in enumerate(faces):
+        r = face["faceRectangle"]
+        head = f"  face {i + 1} at {r['left']},{r['top']} {r['width']}x{r['height']} (score {face['score']:.2f}): "
+        lines.append(head + summary_line({"input": "", "attributes": face["attributes"]}).split(": ", 1)[1])
+    return lines
+
+
+def _model_names(text):
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--models: give one or more model names separated by commas")
+    return names
+
+
+def cmd_analyze(args) -> int:
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.annotate:
+        os.makedirs(args.annotate, exist_ok=True)
+        if not os.access(args.annotate, os.W_OK):
+            raise UsageError(f"--annotate {args.annotate}: not writable")
+    from tqdm.auto import tqdm
+
+    from facezoo.face.analyze import FaceAnalyzer
+    files, problems = expand_inputs(args.paths, recursive=args.recursive)
+    for line in problems:
+        print(f"facezoo analyze: {line}", file=sys.stderr)
+    if not files:
+        print(f"facezoo analyze: no image files found in {' '.join(args.paths)}", file=sys.stderr)
+        return 1
+    analyzer = FaceAnalyzer(_model_names(args.models), detector=args.detector)
+    results = []
+    try:
+        for start in tqdm(range(0, len(files), args.batch_size), desc="analyze", unit="batch",
+                          disable=len(files) <= args.batch_size, file=sys.stderr):
+            chunk = files[start:start + args.batch_size]
+            for path, r in zip(chunk, analyzer.analyze(chunk, min_face=args.min_face, max_faces=args.max_faces,
+                                                       errors="collect")):
+                results.append(r)
+                if "error" in r:
+                    print(f"facezoo analyze: {r['error']}", file=sys.stderr)
+                    continue
+                if args.annotate:
+                    _write_annotated(path, r, args.annotate)
+                if not args.json:
+                    print(json.dumps(r) if args.jsonl else "\n".join(face_lines(r)), flush=True)
+    finally:
+        if args.json:
+            _write_json(args.json, results)
+            n_err = sum("error" in r for r in results)
+            print(f"wrote {len(results) - n_err} results ({n_err} errors) to {args.json}", file=sys.stderr)
+    errors = sum("error" in r for r in results)
+    return 1 if errors == len(files) else 0
+
+
+def _write_annotated(path, result, folder):
+    from facezoo.face.annotate import annotate
+    from facezoo.images import load_image
+    base = os.path.splitext(os.path.basename(path))[0]
+    target = os.path.join(folder, f"{base}.annotated.jpg")
+    annotate(load_image(path), result).save(target, quality=90)
+    return target
+
+
 def cmd_demo(args) -> int:
-    import facezoo
-    names = [args.model] if args.model else facezoo.list_models()
+    from facezoo import list_models
+    from facezoo.face.analyze import DEFAULT_MODELS, FaceAnalyzer
+    from facezoo.zoo import sample_photo
+    names = [n for n in DEFAULT_MODELS if n in list_models()]
     if not names:
         print("facezoo demo: no shipped models are installed", file=sys.stderr)
         return 1
-    image = facezoo.sample_image()
-    print(f"bundled sample: {image} (NASA portrait, public domain)")
-    for name in names:
-        model = facezoo.load(name)
-        result = model.predict(image)
-        print(f"\n{name} ({model.card.task}):")
-        print("  " + summary_line(result).split(": ", 1)[1])
-        if args.json:
-            print(json.dumps(result["attributes"], indent=1))
+    check_output_file(args.out, "--out")
+    photo = sample_photo()
+    print(f"bundled photo: {photo} (NASA portrait of Eileen Collins, public domain, from scikit-image)")
+    result = FaceAnalyzer(names).analyze(photo)
+    print("\n".join(face_lines(result)))
+    from facezoo.face.annotate import annotate
+    from facezoo.images import load_image
+    annotate(load_image(photo), result).save(args.out, quality=90)
+    print(f"annotated photo written to {args.out}")
+    if args.json:
+        print(json.dumps(result, indent=1))
     return 0
 
 
@@ -273,9 +347,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default 32)")
     s.set_defaults(func=cmd_predict)
 
-    s = sub.add_parser("demo", help="run the shipped models on the bundled sample photo")
-    s.add_argument("--model", help="only this model (default: every shipped model)")
-    s.add_argument("--json", action="store_true", help="also print every attribute as JSON")
+    s = sub.add_parser("analyze", help="detect, align and describe every face in photos (files or folders)")
+    s.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")
+    s.add_argument("--models", default="dmtl_celeba,dmtl_utkface",
+                   help="comma-separated models to run on every face (default dmtl_celeba,dmtl_utkface)")
+    s.add_argument("--detector", default="retinaface", choices=("retinaface", "mtcnn"),
+                   help="face detector (default retinaface; mtcnn needs facezoo[detect])")
+    s.add_argument("--json", metavar="FILE", help="write all results to FILE as JSON")
+    s.add_argument("--jsonl", action="store_true", help="print one JSON object per image instead of a summary")
+    s.add_argument("--annotate", metavar="DIR", help="write a copy of each photo with boxes, landmarks and attributes")
+    s.add_argument("--recursive", action="store_true", help="also read images in sub-folders")
+    s.add_argument("--min-face", type=positive_int, default=20, help="smallest face side in pixels (default 20)")
+    s.add_argument("--max-faces", type=positive_int, default=None, help="at most this many faces per photo")
+    s.add_argument("--batch-size", type=positive_int, default=16, help="photos per batch (default 16)")
+    s.set_defaults(func=cmd_analyze)
+
+    s = sub.add_parser("demo", help="analyze the bundled photo with every shipped model and write it annotated")
+    s.add_argument("--out", default="facezoo-demo.jpg", help="annotated photo to write (default facezoo-demo.jpg)")
+    s.add_argument("--json", action="store_true", help="also print the whole result as JSON")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("evaluate", help="metrics of a model on a labelled split (table, JSON, plots)")

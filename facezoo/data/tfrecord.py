@@ -36,7 +36,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from facezoo.attributes import LabelSpace
-from facezoo.data.align import align_face, fit_landmarks
+from facezoo.face.align import align_face, fit_landmarks
 from facezoo.data.records import DataFormatError, FaceRecord, Problem, problems_csv
 from facezoo.files import sha256_of
 from facezoo.images import ImageError, load_image, read_image_file, upright_size
@@ -263,7 +263,7 @@ def convert(records: Iterable[FaceRecord], label_space: LabelSpace, out_dir, *, 
             place but are not in the manifest, which is what readers follow.
         image_size: None to keep the original encoded bytes, or ``(height, width)`` to store
             ``fit_to_input`` output re-encoded as JPEG quality 95 (landmarks are moved to match).
-        align: warp each face so its landmarks match ``facezoo.data.align.FACE_TEMPLATE`` at
+        align: warp each face so its landmarks match ``facezoo.face.align.FACE_TEMPLATE`` at
             ``image_size`` (required then; every record needs landmarks).
         max_reject_fraction: largest share of undecodable images tolerated before giving up.
         progress: show a tqdm progress bar.

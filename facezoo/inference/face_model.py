@@ -53,6 +53,12 @@ class FaceModel:
         """One RGB image (uint8, or float in [0, 255]) -> the network's float input."""
         return self._prepare(tf.convert_to_tensor(np.asarray(image, np.float32))).numpy()
 
+    def describe_crops(self, crops: np.ndarray) -> list[dict]:
+        """Decoded attributes for a batch of uint8 crops already in the model's framing and input size."""
+        batch = tf.convert_to_tensor(np.asarray(crops, np.float32))
+        outputs = self.logits(self.spec.normalize(batch).numpy())
+        return [self._decode_row(outputs, row) for row in range(len(crops))]
+
     def logits(self, batch: np.ndarray) -> dict:
         """Raw outputs for a preprocessed batch."""
         return {k: v.numpy() for k, v in self._forward(tf.convert_to_tensor(batch, tf.float32)).items()}

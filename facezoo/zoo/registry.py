@@ -121,5 +121,10 @@ def load(name: str, *, directory: str | None = None):
 
 
 def sample_image() -> str:
-    """Path of the bundled public-domain face photo (NASA astronaut portrait, see sample/README.md)."""
+    """Path of the bundled public-domain face crop (NASA astronaut portrait in CelebA's framing; sample/README.md)."""
     return os.path.join(PACKAGE_DIR, "sample", "astronaut.jpg")
+
+
+def sample_photo() -> str:
+    """Path of the bundled public-domain photo: the whole NASA astronaut portrait (sample/README.md)."""
+    return os.path.join(PACKAGE_DIR, "sample", "astronaut_full.jpg")

@@ -93,19 +93,58 @@ def align_face(image, landmarks, output_size, fill_mode: str = "constant"):
         ``(aligned, moved_landmarks)``: float32 (h, w, C) image in [0, 255] and the landmarks in
         its pixel indices (close to the template, exactly where the similarity put them).
     """
-    image = tf.cast(tf.convert_to_tensor(image), tf.float32)
-    matrix = similarity_transform(landmarks, template_points(output_size))
-    a, b = matrix[0, 0], matrix[1, 0]
-    tx, ty = matrix[0, 2], matrix[1, 2]
-    det = a * a + b * b
-    # The projective transform maps output pixels back to input pixels: the inverse similarity.
-    ia, ib = a / det, b / det
-    inverse = tf.stack([ia, ib, -(ia * tx + ib * ty), -ib, ia, ib * tx - ia * ty, 0.0, 0.0])
     h, w = int(output_size[0]), int(output_size[1])
-    aligned = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=inverse[None], output_shape=[h, w], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode=fill_mode.upper())[0]
+    matrix = similarity_transform(landmarks, template_points(output_size))
+    aligned = _warp(image, landmarks, template_points(output_size), (h, w), fill_mode)
     aligned.set_shape([h, w, image.shape[-1]])
     points = tf.cast(tf.convert_to_tensor(landmarks), tf.float32)
     moved = tf.linalg.matvec(matrix[:, :2][None], points) + matrix[:, 2]
     return aligned, moved
+
+
+def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest") -> np.ndarray:
+    """The crop a model was trained on: ``image`` warped so ``landmarks`` land on ``spec.framing``.
+
+    A least-squares similarity takes the five detected landmarks onto the framing's points in the model
+    input. When that shrinks the face, the warp first renders the crop at the source's scale and then
+    resizes it with antialiasing, as ``fit_to_input`` resized the training images; a bilinear warp straight
+    to a small input would alias.
+
+    Args:
+        image: (H, W, 3) uint8 RGB image.
+        landmarks: (5, 2) landmarks (left eye, right eye, nose, mouth corners), pixel indices of ``image``.
+        spec: the model's ``facezoo.preprocessing.PreprocessSpec``; its ``framing`` must be known.
+        fill_mode: how pixels outside the image are filled (``nearest``: repeat the edge).
+
+    Returns:
+        uint8 (h, w, 3) crop at ``spec.input_size``, ready for ``prepare_input``.
+    """
+    if spec.framing is None:
+        raise ValueError("the model's card records no face framing, so faces cannot be aligned to it")
+    h, w = spec.input_size
+    target = np.asarray(spec.framing.points((h, w)), np.float32)
+    matrix = similarity_transform(np.asarray(landmarks, np.float32), target).numpy()
+    scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
+    k = max(1.0, 1.0 / max(scale, 1e-6))
+    big = (max(h, int(round(h * k))), max(w, int(round(w * k))))
+    ky, kx = big[0] / h, big[1] / w
+    points = np.stack([(target[:, 0] + 0.5) * kx - 0.5, (target[:, 1] + 0.5) * ky - 0.5], axis=1)
+    warped = _warp(image, np.asarray(landmarks, np.float32), points, big, fill_mode)
+    if big != (h, w):
+        warped = tf.image.resize(warped, (h, w), method=spec.resize, antialias=spec.antialias)
+    return np.clip(np.round(warped.numpy()), 0, 255).astype(np.uint8)
+
+
+def _warp(image, src, dst, size, fill_mode):
+    """Bilinear warp of ``image`` by the similarity taking ``src`` points onto ``dst``, at ``size``."""
+    image = tf.cast(tf.convert_to_tensor(image), tf.float32)
+    matrix = similarity_transform(src, dst)
+    a, b = matrix[0, 0], matrix[1, 0]
+    tx, ty = matrix[0, 2], matrix[1, 2]
+    det = a * a + b * b
+    ia, ib = a / det, b / det
+    inverse = tf.stack([ia, ib, -(ia * tx + ib * ty), -ib, ia, ib * tx - ia * ty, 0.0, 0.0])
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=inverse[None], output_shape=[int(size[0]), int(size[1])], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode=fill_mode.upper())[0]
+    return out

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from facezoo.attributes import CELEBA_40
-from facezoo.data.align import align_face, fit_landmarks, similarity_transform, template_points
+from facezoo.face.align import align_face, fit_landmarks, similarity_transform, template_points
 from facezoo.data.records import FaceRecord
 from facezoo.data.tfrecord import convert
 
