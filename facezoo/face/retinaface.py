@@ -40,9 +40,10 @@ FPN_CHANNELS = 64
 
 
 def preprocess_input(images):
-    """RGB pixels in [0, 255] (..., H, W, 3) -> float32 BGR minus ``BGR_MEAN``, as the source package does."""
-    images = np.asarray(images, np.float32)
-    return images[..., ::-1] - np.asarray(BGR_MEAN, np.float32)
+    """RGB pixels in [0, 255] (..., H, W, 3), any dtype -> float32 tensor of BGR minus ``BGR_MEAN``, as the source
+    package does. Works eagerly and inside ``tf.function``."""
+    import tensorflow as tf
+    return tf.reverse(tf.cast(images, tf.float32), [-1]) - tf.constant(BGR_MEAN, tf.float32)
 
 
 def _conv(x, filters, kernel, stride, name, activation=True, depthwise=False):

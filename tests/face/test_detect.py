@@ -181,6 +181,10 @@ def test_options_and_inputs_are_checked(detector, astronaut):
         detector.detect([astronaut], score_threshold=1.5)
     with pytest.raises(UsageError, match="min_face"):
         detector.detect([astronaut], min_face=-1)
+    with pytest.raises(UsageError, match="max_faces"):
+        detector.detect([astronaut], max_faces="all")
+    with pytest.raises(UsageError, match="working_size"):
+        get_detector("retinaface", working_size=16)
     with pytest.raises(UsageError, match="unknown detector"):
         get_detector("dlib")
     assert detector.detect(np.stack([astronaut, astronaut]))[1][0].score > 0.95
