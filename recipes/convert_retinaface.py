@@ -158,6 +158,13 @@ def write_card(out_dir, weights_path, parity, metrics_path):
         "detector": {"class": "facezoo.face.detect.RetinaFaceDetector", "working_size": D.DEFAULT_WORKING_SIZE,
                      "score_threshold": D.RetinaFaceDetector.default_score_threshold, "nms_threshold": D.DEFAULT_NMS_THRESHOLD,
                      "min_face": D.DEFAULT_MIN_FACE},
+        # The keys zoo.ModelCard requires, so `facezoo list` and `facezoo info` can read this card until the
+        # registry knows detection models (facezoo.load() cannot load it: it is not an attribute model).
+        "input_size": [D.DEFAULT_WORKING_SIZE, D.DEFAULT_WORKING_SIZE],
+        "preprocessing": {"color": "BGR", "mean": list(BGR_MEAN), "scale": 1.0},
+        "label_spaces": [],
+        "training_data": {"dataset": "WIDER FACE", "by": "upstream (biubug6/Pytorch_Retinaface)"},
+        "split": "WIDER FACE train (upstream); not retrained here",
         "parity": parity,
         "metrics": metrics,
         "convert_command": "PYTHONPATH=. python recipes/convert_retinaface.py --out exported/retinaface_mnet025 "

@@ -63,6 +63,17 @@ def test_layer_names_are_deterministic():
     assert {"stage1_0", "stage2_3_pw", "fpn_merge1", "ssh2_conv7x7_3", "landmark_head_2", "conf"} <= set(names)
 
 
+def test_model_round_trips_through_a_keras_file(tmp_path):
+    import keras
+    model = R.RetinaFaceMobileNet()
+    path = str(tmp_path / "retinaface.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    x = R.preprocess_input(np.random.default_rng(1).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8))
+    for a, b in zip(model(x), loaded(x)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_anchors_follow_the_output_layout():
     a = R.anchors(64, 96)
     assert a.shape == ((8 * 12 + 4 * 6 + 2 * 3) * 2, 4)
