@@ -67,13 +67,14 @@ class Face:
                 "score": float(self.score)}
 
 
-def _as_batch(images) -> list[np.ndarray]:
+def _as_batch(images) -> list:
+    """The batch as a list of unread items; detectors decode them a chunk at a time with ``load_image``."""
     if isinstance(images, np.ndarray) and images.ndim == 4:
-        images = list(images)
-    elif not isinstance(images, (list, tuple)):
+        return list(images)
+    if not isinstance(images, (list, tuple)):
         raise UsageError(f"detect() takes a batch (a list of images or an (N, H, W, 3) array); got "
                          f"{type(images).__name__}{getattr(images, 'shape', '')}: wrap one image as [image]")
-    return [load_image(image) for image in images]
+    return list(images)
 
 
 def _is_number(value) -> bool:
@@ -108,9 +109,10 @@ def clip_box(left, top, right, bottom, width, height) -> tuple:
 class FaceDetector:
     """The detection interface: ``detect(images, ...)`` -> one list of ``Face`` per image.
 
-    Subclasses implement ``_detect_batch(images, score_threshold, min_face)`` returning, per image, the faces
-    above the threshold (``min_face`` is a hint a detector may use to search less); option checks, the
-    ``min_face`` filter, ordering and ``max_faces`` live here once.
+    Subclasses implement ``_detect_batch(items, score_threshold, min_face)`` returning, per item, the faces
+    above the threshold; they decode items with ``load_image`` a few at a time, so a long batch of large photos
+    never sits in memory at full size (``min_face`` is a hint a detector may use to search less). Option
+    checks, the ``min_face`` filter, ordering and ``max_faces`` live here once.
     """
 
     name = ""
@@ -138,7 +140,7 @@ class FaceDetector:
         found = self._detect_batch(batch, threshold, min_face or 0)
         return [_select(faces, min_face, max_faces) for faces in found]
 
-    def _detect_batch(self, images: list[np.ndarray], score_threshold: float, min_face: float) -> list[list[Face]]:
+    def _detect_batch(self, items: list, score_threshold: float, min_face: float) -> list[list[Face]]:
         raise NotImplementedError
 
 
@@ -234,43 +236,45 @@ class RetinaFaceDetector(FaceDetector):
         self._forward = tf.function(lambda x: self.model(preprocess_input(x), training=False)).get_concrete_function(
             tf.TensorSpec([None, None, None, 3], tf.uint8))
 
-    def prepare(self, images: list[np.ndarray]):
-        """Downscaled images, top-left in one canvas whose sides are multiples of 32, padded with the mean colour
-        (zero after ``preprocess_input``, as the network's own padding).
+    def prepare(self, items: list):
+        """Images decoded and downscaled one by one, top-left in one canvas whose sides are multiples of 32,
+        padded with the mean colour (zero after ``preprocess_input``, as the network's own padding).
 
         Returns:
-            ``(canvas, scales)``: uint8 (N, H, W, 3) RGB and, per image, working pixels per original pixel.
+            ``(canvas, scales, shapes)``: uint8 (N, H, W, 3) RGB, per image the working pixels per original
+            pixel ``(x, y)``, and the original ``(height, width)``.
         """
-        scales, resized = [], []
-        for image in images:
+        scales, resized, shapes = [], [], []
+        for item in items:
+            image = load_image(item)
             h, w = image.shape[:2]
             scale = min(1.0, self.working_size / max(h, w))
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
             resized.append(_resize(image, *size))
             scales.append((size[1] / w, size[0] / h))
+            shapes.append((h, w))
         height = -(-max(r.shape[0] for r in resized) // 32) * 32
         width = -(-max(r.shape[1] for r in resized) // 32) * 32
-        canvas = np.empty((len(images), height, width, 3), np.uint8)
+        canvas = np.empty((len(resized), height, width, 3), np.uint8)
         canvas[:] = np.asarray(BGR_MEAN[::-1], np.uint8)
         for i, r in enumerate(resized):
             canvas[i, :r.shape[0], :r.shape[1]] = r
-        return canvas, scales
+        return canvas, scales, shapes
 
     def raw_outputs(self, canvas: np.ndarray):
         """The network's ``(loc, conf, landmarks)`` numpy arrays for a prepared canvas."""
         import tensorflow as tf
         return [t.numpy() for t in self._forward(tf.constant(canvas))]
 
-    def _detect_batch(self, images, score_threshold, min_face):
+    def _detect_batch(self, items, score_threshold, min_face):
         results = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
-            canvas, scales = self.prepare(chunk)
+        for start in range(0, len(items), self.batch_size):
+            canvas, scales, shapes = self.prepare(items[start:start + self.batch_size])
             loc, conf, landmarks = self.raw_outputs(canvas)
             anchors = _anchors(*canvas.shape[1:3])
-            for i, image in enumerate(chunk):
-                results.append(self._faces(loc[i], conf[i, :, 1], landmarks[i], anchors, scales[i],
-                                           image.shape[:2], score_threshold))
+            for i, (scale, shape) in enumerate(zip(scales, shapes)):
+                results.append(self._faces(loc[i], conf[i, :, 1], landmarks[i], anchors, scale, shape,
+                                           score_threshold))
         return results
 
     def _faces(self, loc, scores, landmarks, anchors, scale, image_hw, score_threshold):
@@ -309,9 +313,10 @@ class MtcnnDetector(FaceDetector):
         self.working_size = int(working_size)
         self._mtcnn = MTCNN(device="CPU:0")
 
-    def _detect_batch(self, images, score_threshold, min_face):
+    def _detect_batch(self, items, score_threshold, min_face):
         results = []
-        for image in images:
+        for item in items:
+            image = load_image(item)
             h, w = image.shape[:2]
             scale = min(1.0, self.working_size / max(h, w))
             small = _resize(image, max(1, round(h * scale)), max(1, round(w * scale)))

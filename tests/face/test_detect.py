@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from facezoo.data.align import template_points
-from facezoo.errors import UsageError
+from facezoo.errors import ImageError, UsageError
 from facezoo.face import Face, get_detector
 from facezoo.face import detect as D
 from facezoo.face import retinaface as R
@@ -200,6 +200,8 @@ def test_options_and_inputs_are_checked(detector, astronaut):
         get_detector("dlib")
     assert detector.detect(np.stack([astronaut, astronaut]))[1][0].score > 0.95
     assert len(detector.detect([sample_image()])[0]) == 1  # paths go through facezoo.images.load_image
+    with pytest.raises(ImageError, match="no such file"):
+        detector.detect([astronaut, "/nonexistent/face.jpg"])
 
 
 def test_card_describes_and_checksums_the_shipped_files():
