@@ -116,8 +116,10 @@ def lfw(limit):
             attrs = result["faces"][0]["attributes"]
             a_celeba.append("male" if attrs["Male"]["present"] else "female")
             a_utk.append(attrs["gender"]["label"])
-    row = {"photos": len(files), "male_share": truth.count("male") / len(truth), "faces_found": 1 - missed / len(files),
-           "dmtl_celeba": {"whole_photo": _gender_metrics(whole_celeba, truth), "analyze": _gender_metrics(a_celeba, truth)},
+    row = {"photos": len(files), "male_share": truth.count("male") / len(truth),
+           "faces_found": 1 - missed / len(files),
+           "dmtl_celeba": {"whole_photo": _gender_metrics(whole_celeba, truth),
+                           "analyze": _gender_metrics(a_celeba, truth)},
            "dmtl_utkface": {"whole_photo": _gender_metrics(whole_utk, truth), "analyze": _gender_metrics(a_utk, truth)}}
     print(json.dumps(row), flush=True)
     return row

@@ -17,7 +17,6 @@ both on ``--latency-photos`` photos per data set, every detector timed in turn i
 """
 import argparse
 import glob
-import json
 import os
 import platform
 import statistics
@@ -146,7 +145,8 @@ def main(argv=None):
                   f"(p10 {row['ms_batch1_p10']:5.2f})  batched {row['ms_batched']:6.2f} ms/photo", flush=True)
 
     print()
-    print("| detector | working size | data set | photos | found | centre face | faces/photo | ms batch 1 (median, p10) "
+    print("| detector | working size | data set | photos | found | centre face | faces/photo "
+          "| ms batch 1 (median, p10) "
           f"| ms/photo batch {args.batch} |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:

@@ -40,7 +40,7 @@ def main(argv=None):
 
     import facezoo
 
-    names = args.models or facezoo.list_models()
+    names = args.models or facezoo.list_models(task="attributes")
     sample = facezoo.sample_image()
     rows = []
     for name in names:

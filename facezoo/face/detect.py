@@ -7,10 +7,10 @@
 
 Coordinates are in the original image's pixels. Boxes are ``(left, top, width, height)`` in continuous
 coordinates (the image spans ``[0, W] x [0, H]``), clipped to the image; landmarks are pixel indices
-(``(0, 0)`` is the centre of the top-left pixel, as in ``facezoo.data.align``; RetinaFace's outputs are read
+(``(0, 0)`` is the centre of the top-left pixel, as in ``facezoo.face.align``; RetinaFace's outputs are read
 as continuous coordinates and shifted by half a pixel -- its training annotations do not document their
 convention, so treat sub-pixel offsets as noise) in the order left eye, right eye, nose, left mouth corner,
-right mouth corner, "left" meaning the image's left -- the order of ``facezoo.data.align.FACE_TEMPLATE``, so
+right mouth corner, "left" meaning the image's left -- the order of ``facezoo.face.align.FACE_TEMPLATE``, so
 ``align_face(image, face.landmarks, size)`` works directly.
 
 Images larger than the detector's working size are downscaled (aspect kept) before detection, so memory
@@ -236,9 +236,18 @@ class RetinaFaceDetector(FaceDetector):
         self._forward = tf.function(lambda x: self.model(preprocess_input(x), training=False)).get_concrete_function(
             tf.TensorSpec([None, None, None, 3], tf.uint8))
 
+    @classmethod
+    def from_file(cls, path: str, card) -> "RetinaFaceDetector":
+        """The detector with checksum-verified weights and its card's settings (what ``facezoo.load`` calls)."""
+        settings = card.architecture.get("detector", {})
+        return cls(weights=path, **{k: v for k, v in settings.items() if k in ("working_size", "nms_threshold")})
+
     def prepare(self, items: list):
-        """Images decoded and downscaled one by one, top-left in one canvas whose sides are multiples of 32,
-        padded with the mean colour (zero after ``preprocess_input``, as the network's own padding).
+        """Images decoded and downscaled one by one, each top-left in a square canvas of the working size
+        (rounded up to a multiple of 32), padded with the mean colour (zero after ``preprocess_input``).
+
+        Every image gets the same canvas whatever else is in the batch, so its faces do not depend on the
+        batch it came in (a canvas sized to the batch's largest image moved boxes by a few pixels).
 
         Returns:
             ``(canvas, scales, shapes)``: uint8 (N, H, W, 3) RGB, per image the working pixels per original
@@ -253,9 +262,8 @@ class RetinaFaceDetector(FaceDetector):
             resized.append(_resize(image, *size))
             scales.append((size[1] / w, size[0] / h))
             shapes.append((h, w))
-        height = -(-max(r.shape[0] for r in resized) // 32) * 32
-        width = -(-max(r.shape[1] for r in resized) // 32) * 32
-        canvas = np.empty((len(resized), height, width, 3), np.uint8)
+        side = -(-self.working_size // 32) * 32
+        canvas = np.empty((len(resized), side, side, 3), np.uint8)
         canvas[:] = np.asarray(BGR_MEAN[::-1], np.uint8)
         for i, r in enumerate(resized):
             canvas[i, :r.shape[0], :r.shape[1]] = r

@@ -41,10 +41,10 @@ class FaceModel:
                                     input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
 
     @classmethod
-    def from_folder(cls, directory: str, card) -> "FaceModel":
-        """The model in a shipped folder, checksum-verified (what ``facezoo.load`` calls)."""
-        from facezoo.zoo.registry import load_verified_keras
-        return cls(load_verified_keras(directory, card), card)
+    def from_file(cls, path: str, card) -> "FaceModel":
+        """The model in a checksum-verified ``.keras`` file with its card (what ``facezoo.load`` calls)."""
+        from facezoo.models.weights import load_model_file
+        return cls(load_model_file(path, card.name), card)
 
     def __repr__(self):
         return f"FaceModel({self.card.name!r}, input={self.input_size}, heads={len(self.heads)})"

@@ -34,6 +34,24 @@ def load_keras(path):
     return keras.saving.load_model(os.fspath(path), safe_mode=True, compile=False)
 
 
+def load_model_file(path, name: str):
+    """``load_keras`` of a shipped model's (already checksum-verified) file; failures name the file.
+
+    Raises:
+        ModelFileError: the file cannot be read as a Keras model (e.g. it passed its checksum, so the card
+            and file were replaced together, or come from another facezoo version).
+    """
+    import zipfile
+
+    from facezoo.errors import ModelFileError
+    try:
+        return load_keras(path)
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelFileError(f"{name}: {path} matches its checksum but cannot be loaded as a Keras model "
+                             f"({type(e).__name__}: {e}); the card and file come from another facezoo version "
+                             "or were both replaced") from None
+
+
 def load_weights(model, weights):
     """Loads ``weights`` into a built backbone: a ``.weights.h5``/``.keras`` path, or a name in ``PRETRAINED``."""
     path = os.fspath(weights)

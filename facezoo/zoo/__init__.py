@@ -9,4 +9,5 @@ measured by ``facezoo evaluate`` (with the command), and the sha256 of every fil
 """
 from facezoo.zoo.card import CARD_FILE, FORMAT_VERSION, MODEL_FILE, ModelCard  # noqa: F401
 from facezoo.zoo.registry import (  # noqa: F401
-    EXPORTED_DIR, TASKS, list_models, load, model_card, model_dir, register_task, sample_image, sample_photo, verified_path)
+    EXPORTED_DIR, TASKS, list_models, load, model_card, model_dir, register_task, sample_image, sample_photo,
+    verified_path)

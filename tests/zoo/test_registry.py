@@ -49,8 +49,8 @@ def test_load_dispatches_on_the_card_task(packaged, tmp_path, monkeypatch):
 
 
 class ToyRuntime:
-    def __init__(self, directory, card):
-        self.directory, self.card = directory, card
+    def __init__(self, path, card):
+        self.path, self.card = path, card
 
 
 def test_card_lists_every_file_with_its_sha256(packaged, tmp_path):
