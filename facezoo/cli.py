@@ -217,7 +217,8 @@ def summary_line(result) -> str:
             parts.append(f"{name}={a['value']:.1f}{unsure}")
         else:
             parts.append(f"{name}={a['label']}{unsure}")
-    return f"{result['input']}: {', '.join(parts) or '(no attribute present)'}"
+    warning = " [no face found in this image: answers are not meaningful]" if result.get("face_found") is False else ""
+    return f"{result['input']}: {', '.join(parts) or '(no attribute present)'}{warning}"
 
 
 def face_lines(result) -> list[str]:

@@ -32,6 +32,7 @@ class FaceModel:
         self.spec = card.spec
         self.input_size = self.spec.input_size
         self.heads = heads_of(model)
+        self._detector = None  # the face check's detector, built on first use
         self._forward = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([None, *self.spec.input_shape], tf.float32)],
@@ -63,7 +64,7 @@ class FaceModel:
         """Raw outputs for a preprocessed batch."""
         return {k: v.numpy() for k, v in self._forward(tf.convert_to_tensor(batch, tf.float32)).items()}
 
-    def predict(self, images, *, batch_size: int = 32, errors: str = "raise"):
+    def predict(self, images, *, batch_size: int = 32, errors: str = "raise", check_face: bool = True):
         """Describes one face crop or a list of them.
 
         Args:
@@ -71,10 +72,15 @@ class FaceModel:
             batch_size: images per forward pass (a positive int).
             errors: ``"raise"`` stops at the first bad input with an ``ImageError`` naming it;
                 ``"collect"`` returns ``{"input": ..., "error": "..."}`` for bad items and carries on.
+            check_face: also run the face detector on each crop and report ``face_score`` (its best score, 0
+                when none) and ``face_found``: answers for a crop without a detectable face (a chart, a
+                landscape) are still given, but marked, so they do not mislead. For photos use
+                ``facezoo.analyze``, which finds and aligns the faces itself.
 
         Returns:
             One dict per image (a single dict for a single input) — JSON-serialisable:
-            ``{"input": name, "model": name, "attributes": {attribute: {...}}}``; binary attributes
+            ``{"input": name, "model": name, "attributes": {attribute: {...}}}`` (plus ``face_score`` and
+            ``face_found`` with ``check_face``); binary attributes
             give ``probability`` and ``present`` (probability >= the card's threshold), nominal ones
             ``label`` and ``probabilities``, ordinal ones one ``value`` (e.g. years, the expected value of
             the ordinal distribution; plus ``probabilities`` for at most 10 classes); every head adds
@@ -88,10 +94,12 @@ class FaceModel:
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
         results: list = [None] * len(items)
-        good, arrays = [], []
+        good, arrays, decoded = [], [], []
         for i, item in enumerate(items):
             try:
-                arrays.append(self.preprocess(load_image(item)))
+                image = load_image(item)
+                arrays.append(self.preprocess(image))
+                decoded.append(image)
                 good.append(i)
             except ImageError as e:
                 if errors == "raise":
@@ -100,10 +108,22 @@ class FaceModel:
         for start in range(0, len(good), batch_size):
             idx = good[start:start + batch_size]
             outputs = self.logits(np.stack(arrays[start:start + batch_size]))
+            faces = self._face_scores(decoded[start:start + batch_size]) if check_face else None
             for row, i in enumerate(idx):
                 results[i] = {"input": describe(items[i]), "model": self.card.name,
                               "attributes": self._decode_row(outputs, row)}
+                if faces is not None:
+                    results[i]["face_score"] = round(faces[row], 4)
+                    results[i]["face_found"] = faces[row] > 0
         return results[0] if single else results
+
+    def _face_scores(self, images) -> list[float]:
+        """The shipped detector's best face score on each crop (0.0: no face found)."""
+        if self._detector is None:
+            from facezoo.face.detect import get_detector
+            self._detector = get_detector()
+        return [max((f.score for f in found), default=0.0)
+                for found in self._detector.detect(list(images), min_face=0)]
 
     def _decode_row(self, outputs, row):
         out = {}

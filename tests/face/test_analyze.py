@@ -114,3 +114,16 @@ def test_demo_writes_the_annotated_photo(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 face" in out and "gender=" in out and "age=" in out
     assert Image.open(target).size == (512, 512)
+
+
+def test_predict_marks_a_crop_without_a_face():
+    model = facezoo.load("dmtl_celeba")
+    chart = np.full((109, 89, 3), 255, np.uint8)
+    chart[50:, 10:20] = 0
+    chart[30:, 40:50] = 0
+    face, not_face = model.predict([facezoo.sample_image(), chart])
+    assert face["face_found"] and face["face_score"] > 0.9
+    assert not not_face["face_found"] and not_face["face_score"] == 0.0
+    assert "attributes" in not_face  # still answered, but marked
+    assert cli.summary_line(not_face).endswith("[no face found in this image: answers are not meaningful]")
+    assert "face_score" not in model.predict(chart, check_face=False)
