@@ -127,3 +127,32 @@ def test_predict_marks_a_crop_without_a_face():
     assert "attributes" in not_face  # still answered, but marked
     assert cli.summary_line(not_face).endswith("[no face found in this image: answers are not meaningful]")
     assert "face_score" not in model.predict(chart, check_face=False)
+
+
+
+
+
+def _strategies():
+    from hypothesis import strategies as st
+    return st.one_of(
+        st.binary(max_size=200),
+        st.builds(lambda h, w, c, seed: np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8),
+                  st.integers(1, 300), st.integers(1, 300), st.sampled_from([1, 3, 4]), st.integers(0, 99)),
+        st.builds(lambda v: np.full((40, 40, 3), v, np.float32), st.floats(allow_nan=True, allow_infinity=True)),
+        st.text(max_size=20), st.none())
+
+
+def test_analyze_fuzz_answers_or_names_the_error(analyzer):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(items=st.lists(_strategies(), min_size=1, max_size=3))
+    def check(items):
+        results = analyzer.analyze(items, errors="collect")
+        assert len(results) == len(items)
+        for r in results:
+            assert ("faces" in r) != ("error" in r)
+            json.dumps(r)
+
+    check()
