@@ -122,7 +122,7 @@ def main(argv=None):
                       + (" --bn-recalibrate" if args.bn_recalibrate else ""))
     eval_cmd = f"facezoo evaluate {args.name} --data-dir {rel_data}"
     card = ModelCard(
-        name=args.name, task="attributes", description=description,
+        name=args.name, task=recipe.task, description=description,
         architecture={"family": "DMTL", "backbone": cfg.backbone, "width": cfg.width,
                       "params": int(model.count_params()), "flops": 2 * count_macs(model),
                       "config": cfg.to_dict()},

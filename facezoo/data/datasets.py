@@ -43,6 +43,8 @@ class DatasetRecipe:
         source: where the staged copy comes from.
         framing: the face framing of its images (``preprocessing.FaceFraming``; None: not measured).
         color: ``"rgb"`` or ``"grey"`` network input.
+        official_split: keep the reader's official train/val/test splits instead of the hash rule.
+        task: the card task of a model shipped from it (``facezoo.zoo.TASKS``).
     """
 
     name: str
@@ -56,9 +58,11 @@ class DatasetRecipe:
     source: str
     framing: FaceFraming | None = None
     color: str = "rgb"
+    official_split: bool = False
+    task: str = "attributes"
 
     def split_rule(self, val_percent: int) -> str:
-        return split_rule(self.split_unit, val_percent)
+        return split_rule(self.split_unit, val_percent, official=self.official_split)
 
 
 DATASETS: dict[str, DatasetRecipe] = {r.name: r for r in (
@@ -90,11 +94,11 @@ DATASETS: dict[str, DatasetRecipe] = {r.name: r for r in (
         source="utkface/SOURCE.md (11,000 aligned & cropped 200x200 images)"),
     DatasetRecipe(
         "fer2013", A.FER2013, (HeadSpec(A.FER2013["expression"]),),
-        split_unit="file (FER-2013 has no identity labels; the official PublicTest split is the test split)",
+        split_unit="Training: train, PublicTest: validation, PrivateTest: test", official_split=True,
         score=Score((("mean_accuracy", 1.0),)), headline="mean_accuracy",
         license=("FER-2013 (Goodfellow et al., ICML 2013 challenge, Kaggle): research use; image copyright stays "
                  "with the owners. Weights derived from it inherit the restriction: non-commercial research only."),
         description="DMTL expression classifier: FER-2013's 7 expressions from a 48x48 grey face crop.",
         source="fer2013/SOURCE.md (official Training and PublicTest folders, 48x48 grey)",
-        color="grey"),
+        color="grey", task="expression"),
 )}

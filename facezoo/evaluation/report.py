@@ -48,7 +48,9 @@ def evaluation_records(dataset: str, data_dir: str, split: str, val_percent: int
     from facezoo.data import READERS
     if dataset not in READERS:
         raise UsageError(f"no reader for data set {dataset!r}; known: {sorted(READERS)}")
-    records = split_records(READERS[dataset](data_dir).records(), val_percent=val_percent)
+    from facezoo.data.datasets import DATASETS
+    official = dataset in DATASETS and DATASETS[dataset].official_split
+    records = split_records(READERS[dataset](data_dir).records(), val_percent=val_percent, official=official)
     chosen = [r for r in records if r.split == split]
     if not chosen:
         raise UsageError(f"{data_dir}: no records in split {split!r} (splits found: "

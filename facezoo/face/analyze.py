@@ -106,12 +106,14 @@ class FaceAnalyzer:
                         per_face[start + j].setdefault(name, {**entry, "model": model.card.name})
         by_image: dict[int, list] = {}
         for (k, face), attributes in zip(faces, per_face):
-            by_image.setdefault(k, []).append({
-                "faceRectangle": face_rectangle(face.box),
-                "landmarks": {n: [round(float(x), 2), round(float(y), 2)]
-                              for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks)},
-                "score": round(float(face.score), 4),
-                "attributes": attributes})
+            entry = {"faceRectangle": face_rectangle(face.box),
+                     "landmarks": {n: [round(float(x), 2), round(float(y), 2)]
+                                   for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks)},
+                     "score": round(float(face.score), 4),
+                     "attributes": attributes}
+            if "scores" in attributes.get("expression", {}):
+                entry["scores"] = attributes["expression"]["scores"]  # the expression API's per-face scores
+            by_image.setdefault(k, []).append(entry)
         for k, (i, image) in enumerate(zip(where, decoded)):
             results[i] = {"input": describe(items[i]), "width": int(image.shape[1]), "height": int(image.shape[0]),
                           "faces": by_image.get(k, [])}

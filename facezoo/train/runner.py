@@ -38,7 +38,7 @@ def prepare(name: str, data_dir: str, work_dir: str, image_size, val_percent: in
     if os.path.exists(os.path.join(out, "manifest.json")):
         return out
     reader = READERS[name](data_dir)
-    records = split_records(reader.records(), val_percent=val_percent)
+    records = split_records(reader.records(), val_percent=val_percent, official=DATASETS[name].official_split)
     if reader.problems:
         os.makedirs(out, exist_ok=True)
         path = os.path.join(out, "problems.csv")

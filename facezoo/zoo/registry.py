@@ -17,6 +17,7 @@ EXPORTED_DIR = os.path.join(PACKAGE_DIR, "exported")
 TASKS: dict[str, str] = {
     "attributes": "facezoo.inference.face_model:FaceModel.from_file",
     "detection": "facezoo.face.detect:RetinaFaceDetector.from_file",
+    "expression": "facezoo.inference.expression:ExpressionModel.from_file",
 }
 
 
