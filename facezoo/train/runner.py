@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import random
 
 import tensorflow as tf
 
@@ -39,6 +40,9 @@ def prepare(name: str, data_dir: str, work_dir: str, image_size, val_percent: in
         return out
     reader = READERS[name](data_dir)
     records = split_records(reader.records(), val_percent=val_percent, official=DATASETS[name].official_split)
+    # Readers list files in folder order, which is often label order (FER-2013's class folders, UTKFace's
+    # age-first names); the pipeline's shuffle buffer only mixes locally, so the shards get a fixed shuffle.
+    random.Random(f"{name}-{val_percent}").shuffle(records)
     if reader.problems:
         os.makedirs(out, exist_ok=True)
         path = os.path.join(out, "problems.csv")
