@@ -70,14 +70,23 @@ def calibration_inputs(face_model, source, limit: int | None = None) -> list:
     from facezoo.export.tflite import DEFAULT_CALIBRATION_IMAGES
     from facezoo.images import load_image
     limit = limit or DEFAULT_CALIBRATION_IMAGES
-    if isinstance(source, (str, os.PathLike)):
-        from facezoo.cli import expand_inputs
-        source, _problems = expand_inputs([os.fspath(source)])
-    items = list(source)
+    items = _image_files(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else list(source)
+    if not items:
+        raise UsageError(f"no calibration images in {source}")
     if len(items) > limit:
         step = len(items) / limit
         items = [items[int(i * step)] for i in range(limit)]
     return [face_model.preprocess(load_image(item)) for item in items]
+
+
+def _image_files(folder: str) -> list[str]:
+    """Image files under ``folder``, recursively, in sorted order."""
+    from facezoo.images import IMAGE_EXTENSIONS
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS))
+    return found
 
 
 def _face_model(name_or_model):
