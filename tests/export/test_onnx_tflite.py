@@ -8,6 +8,8 @@ from facezoo.export import export_model
 from facezoo.models.dmtl import HeadSpec
 from tests.helpers import package_tiny
 
+pytestmark = pytest.mark.slow  # a conversion per test (a few seconds each)
+
 
 @pytest.fixture(scope="module")
 def tiny_face_model(tmp_path_factory):

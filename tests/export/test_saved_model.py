@@ -16,6 +16,8 @@ from facezoo.models.dmtl import confidence_name, heads_of
 from facezoo.models.heads import decode_confidence, decode_head
 from tests.helpers import data_dir
 
+pytestmark = pytest.mark.slow  # one export of a shipped model (~10 s) shared by the module
+
 TOL = 1e-4
 
 
@@ -65,15 +67,16 @@ def _assert_close(got, want):
 
 @pytest.fixture(scope="module")
 def utkface_export(tmp_path_factory):
-    out = tmp_path_factory.mktemp("serving")
-    fm = facezoo.load("dmtl_utkface")
-    path = export_model(fm, format="saved_model", out=str(out))
-    return fm, str(out), path, tf.saved_model.load(path)
+    """The shipped dmtl_utkface exported through the command line, and loaded back."""
+    from facezoo import cli
+    out = str(tmp_path_factory.mktemp("serving"))
+    assert cli.main(["export", "dmtl_utkface", "--format", "saved_model", "--out", out]) == 0
+    path = os.path.join(out, "dmtl_utkface", "1")
+    return facezoo.load("dmtl_utkface"), out, path, tf.saved_model.load(path)
 
 
 def test_layout_follows_tf_serving(utkface_export):
     _fm, out, path, _loaded = utkface_export
-    assert path == os.path.join(out, "dmtl_utkface", "1")
     assert os.path.isfile(os.path.join(path, "saved_model.pb"))
     assert os.path.isfile(os.path.join(path, "assets.extra", "card.json"))
     config = open(os.path.join(out, "models.config")).read()
@@ -115,6 +118,7 @@ def test_uint8_and_preprocessed_signatures_equal_predict(utkface_export):
     _assert_close(got, _expected(fm, crops))
 
 
+@pytest.mark.real_data
 def test_real_utkface_images_equal_predict(utkface_export):
     root = data_dir("utkface")
     if root is None:

@@ -50,6 +50,7 @@ def test_tiny_dmtl_model_folds_every_batchnorm_and_keeps_its_outputs():
     assert not {id(v) for v in folded.weights} & {id(v) for v in model.weights}
 
 
+@pytest.mark.slow
 def test_shipped_model_folds_to_the_same_outputs_on_a_real_face():
     import facezoo
     from facezoo.images import load_image
