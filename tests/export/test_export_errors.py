@@ -54,3 +54,10 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys, argv, message):
     assert cli.main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("facezoo export: error:") and message in err[0]
+
+
+def test_an_empty_calibration_folder_is_a_user_error(tmp_path):
+    from facezoo.export import calibration_inputs
+    (tmp_path / "notes.txt").write_text("no images here")
+    with pytest.raises(UsageError, match="no calibration images"):
+        calibration_inputs(None, str(tmp_path))
