@@ -1,4 +1,5 @@
-"""The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``evaluate``, ``data convert``.
+"""The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``evaluate``, ``export``,
+``data convert``.
 
 Anything a user caused (a missing file, an unknown model, a bad flag, a malformed label file, a
 damaged model folder, TensorFlow not installed) raises a ``facezoo.errors.UserError``: the command
@@ -322,6 +323,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from facezoo.export import check_export_arguments, export_model
+    check_export_arguments(args.format, args.out, args.quantize, args.calibration)
+    from facezoo import zoo
+    zoo.model_dir(args.model)  # an unknown name fails here, before TensorFlow builds anything
+    path = export_model(args.model, format=args.format, out=args.out, quantize=args.quantize, version=args.version,
+                        calibration=args.calibration, calibration_limit=args.calibration_images)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from facezoo import __version__
     p = argparse.ArgumentParser(prog="facezoo", description="Face attribute models for TensorFlow / Keras.",
@@ -380,6 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-misclassified", type=int, default=20, help="images kept per head (0: none)")
     s.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("export", help="write a model for TF Serving (SavedModel), ONNX or TFLite")
+    s.add_argument("model", help="registered model name (facezoo list)")
+    s.add_argument("--format", required=True, help="saved_model, onnx or tflite")
+    s.add_argument("--quantize", help="TFLite only: float16 or dynamic (weights), int8 (weights and activations, "
+                   "needs --calibration)")
+    s.add_argument("--calibration", metavar="DIR", help="int8: folder of face crops like the training images")
+    s.add_argument("--calibration-images", type=positive_int, default=500, help="int8: at most this many (500)")
+    s.add_argument("--version", type=positive_int, default=1, help="SavedModel version folder (default 1)")
+    s.add_argument("--out", required=True, metavar="DIR", help="output folder (SavedModel: DIR/<name>/<version>/ "
+                   "and DIR/models.config; else DIR/<name>[_<quantize>].<format>)")
+    s.set_defaults(func=cmd_export)
 
     from facezoo.data import cli as data_cli
     data_cli.add_parser(sub)

@@ -1,1 +1,2 @@
-"""Work on trained models: BatchNorm re-estimation (and, next, folding and quantization)."""
+"""Work on trained models: BatchNorm re-estimation and folding (quantization lives with the exporters)."""
+from facezoo.optimize.fold import fold_batch_norm, foldable_pairs  # noqa: F401

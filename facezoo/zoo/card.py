@@ -22,7 +22,8 @@ class ModelCard:
     ``embedding``, ``expression``, ``generator``); ``preprocessing`` is a ``PreprocessSpec`` as a dict;
     ``metrics`` maps a split name to the summary ``facezoo evaluate`` wrote and ``evaluate_command``
     reproduces them; ``headline`` names the metric ``facezoo list`` shows; ``files`` maps every file of the
-    model folder but the card to its sha256; ``sha256``/``size_bytes`` are those of the weights file.
+    model folder but the card to its sha256; ``sha256``/``size_bytes`` are those of the weights file;
+    ``quantization`` holds what ``benchmarks/quantization.py --write-cards`` measured for each export format.
     """
 
     name: str
@@ -44,6 +45,7 @@ class ModelCard:
     size_bytes: int = 0
     files: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
+    quantization: dict = dataclasses.field(default_factory=dict)
     weights_file: str = MODEL_FILE
     format_version: int = FORMAT_VERSION
 
