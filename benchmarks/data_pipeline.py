@@ -1,5 +1,8 @@
 """Throughput of facezoo's tf.data pipeline against a per-file PIL loader (PyTorch-Dataset style).
 
+Run from the repository root (``python benchmarks/data_pipeline.py --help``); data sets are read from
+``$FACEZOO_DATA`` or ``../shared/data``.
+
 Both loaders read the same JPEG files and produce the same batches: float32 (B, S, S, 3) in
 [-1, 1], centre-cropped to the aspect and resized with antialiasing, no augmentation. The
 baseline is the usual ``Dataset.__getitem__`` (open with PIL, crop, resize, scale) iterated by a

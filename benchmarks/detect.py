@@ -1,5 +1,8 @@
 """Face detectors on the staged LFW and UTKFace photos: milliseconds per photo and how often a face is found.
 
+Run from the repository root (``python benchmarks/detect.py --help``); data sets are read from
+``$FACEZOO_DATA`` or ``../shared/data``.
+
 Each photo of these sets shows one main face near the centre, so two rates are reported per detector:
 ``found`` (at least one face) and ``centre`` (a face whose box contains the image centre, i.e. the main
 face rather than a face in the background). Detection runs with the detector's defaults

@@ -1,5 +1,8 @@
 """What BatchNorm folding, XLA (``jit_compile=True``) and oneDNN change for a shipped model on this CPU.
 
+Run from the repository root (``python benchmarks/fold_xla.py --help``); data sets are read from
+``$FACEZOO_DATA`` or ``../shared/data``.
+
 For one model, a cached ``tf.function`` forward pass of: the model as shipped, its ``fold_batch_norm``
 copy, and each with ``jit_compile=True``; batch-1 latency and batch-``--batch`` throughput (medians
 of interleaved rounds, so background load hits every variant alike), the max abs output difference

@@ -1,5 +1,8 @@
 """Batch-1 inference latency of shipped models on this machine, measured side by side.
 
+Run from the repository root (``python benchmarks/latency.py --help``); data sets are read from
+``$FACEZOO_DATA`` or ``../shared/data``.
+
 For each model: ``model.predict`` (Keras, ~50 ms fixed cost per call), a cached ``tf.function``
 (what ``facezoo.load(...).predict`` uses), and the full ``FaceModel.predict`` on an encoded JPEG
 (decode + preprocess + network + decode of every head). Medians over ``--runs`` calls after warm-up;

@@ -1,5 +1,8 @@
 """Accuracy of every export format of the shipped models, against the Keras fp32 model, on their validation split.
 
+Run from the repository root (``python benchmarks/quantization.py --help``); data sets are read from
+``$FACEZOO_DATA`` or ``../shared/data``.
+
 For each model: the validation split of its data set read and split exactly as ``facezoo evaluate``
 reads it (``facezoo.evaluation.report.evaluation_records`` + the pipeline with the card's spec), run
 through Keras (the reference, unfolded), ONNX Runtime fp32 and LiteRT fp32 / float16 / dynamic-range /

@@ -1,5 +1,8 @@
 """Training throughput of facezoo's trainer: 1 worker against N workers on loopback, same global batch.
 
+Run from the repository root (``python benchmarks/train_throughput.py --help``); data sets are read from
+``$FACEZOO_DATA`` or ``../shared/data``.
+
 Each configuration trains a DMTL ResNet-18 on synthetic JPEG faces through the real input path
 (``from_records``: decode, cache, shuffle, augment, batch, prefetch) and measures, after warm-up:
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -101,14 +101,6 @@ class Reader:
         for problem in problems:
             self.report(source, f"{problem}; label left out")
         return labels
-
-
-def split_counts(records) -> Mapping[str, int]:
-    """Number of records per split."""
-    out: dict[str, int] = {}
-    for r in records:
-        out[r.split] = out.get(r.split, 0) + 1
-    return out
 
 
 def identity_split(records, val_percent: int = 20, salt: str = "facezoo-val"):
