@@ -21,7 +21,7 @@ _SUBMODULES = ("data", "evaluation", "face", "files", "images", "inference", "mo
 _NEEDS_TENSORFLOW = ("data", "evaluation", "face", "inference", "models", "optimize", "tasks", "train")
 
 
-def analyze(images, models=("dmtl_celeba", "dmtl_utkface"), **kwargs):
+def analyze(images, models=("dmtl_celeba", "dmtl_utkface", "expression_fer"), **kwargs):
     """Detects, aligns and describes every face in photos; see ``facezoo.face.analyze.FaceAnalyzer.analyze``."""
     from facezoo.errors import require_tensorflow
     require_tensorflow()

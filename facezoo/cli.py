@@ -362,8 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("analyze", help="detect, align and describe every face in photos (files or folders)")
     s.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")
-    s.add_argument("--models", default="dmtl_celeba,dmtl_utkface",
-                   help="comma-separated models to run on every face (default dmtl_celeba,dmtl_utkface)")
+    s.add_argument("--models", default="dmtl_celeba,dmtl_utkface,expression_fer",
+                   help="comma-separated models to run on every face (default dmtl_celeba,dmtl_utkface,expression_fer)")
     s.add_argument("--detector", default="retinaface", choices=("retinaface", "mtcnn"),
                    help="face detector (default retinaface; mtcnn needs facezoo[detect])")
     s.add_argument("--json", metavar="FILE", help="write all results to FILE as JSON")

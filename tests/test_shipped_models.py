@@ -14,7 +14,7 @@ from facezoo import zoo
 from facezoo.files import sha256_of
 from tests.helpers import data_dir
 
-EXPECTED = ["dmtl_celeba", "dmtl_utkface"]
+EXPECTED = ["dmtl_celeba", "dmtl_utkface", "expression_fer"]
 
 
 def test_expected_models_are_shipped():

@@ -96,9 +96,13 @@ DATASETS: dict[str, DatasetRecipe] = {r.name: r for r in (
         "fer2013", A.FER2013, (HeadSpec(A.FER2013["expression"]),),
         split_unit="Training: train, PublicTest: validation, PrivateTest: test", official_split=True,
         score=Score((("mean_accuracy", 1.0),)), headline="mean_accuracy",
-        license=("FER-2013 (Goodfellow et al., ICML 2013 challenge, Kaggle): research use; image copyright stays "
-                 "with the owners. Weights derived from it inherit the restriction: non-commercial research only."),
-        description="DMTL expression classifier: FER-2013's 7 expressions from a 48x48 grey face crop.",
+        license=("FER-2013 (Goodfellow et al., ICML 2013 challenge, Kaggle): NON-COMMERCIAL RESEARCH USE ONLY; "
+                 "image copyright stays with the owners. These weights are derived from FER-2013 images and inherit "
+                 "that restriction. Do not use them commercially."),
+        description=("DMTL expression classifier (shared ResNet-18 trunk, self-evaluation head): FER-2013's 7 "
+                     "expressions from a grey face crop; answers also carry the expression API's eight scores "
+                     "(anger, contempt, disgust, fear, happiness, neutral, sadness, surprise), contempt 0.0 "
+                     "because FER-2013 has no such class."),
         source="fer2013/SOURCE.md (official Training and PublicTest folders, 48x48 grey)",
         color="grey", task="expression"),
 )}

@@ -18,7 +18,7 @@ import numpy as np
 from facezoo.errors import UsageError
 from facezoo.images import ImageError, describe, load_image
 
-DEFAULT_MODELS = ("dmtl_celeba", "dmtl_utkface")
+DEFAULT_MODELS = ("dmtl_celeba", "dmtl_utkface", "expression_fer")
 LANDMARK_NAMES = ("leftEye", "rightEye", "noseTip", "mouthLeft", "mouthRight")
 
 
