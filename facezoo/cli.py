@@ -19,6 +19,7 @@ import sys
 
 from facezoo.errors import UsageError, UserError
 from facezoo.images import IMAGE_EXTENSIONS
+from facezoo.train.recipe_args import positive_int
 
 
 @contextlib.contextmanager
@@ -52,17 +53,6 @@ def quiet_tensorflow():
         absl_logging.set_verbosity(absl_logging.ERROR)
     except ImportError:  # pragma: no cover - absl comes with TensorFlow
         pass
-
-
-def positive_int(text: str) -> int:
-    """An ``argparse`` type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 # ----------------------------------------------------------------------------- list / info
@@ -168,9 +158,14 @@ def check_output_file(path: str, flag: str):
         raise UsageError(f"{flag} {path}: not writable")
 
 
-def _write_json(path, results):
+def _write_results(path, results):
+    """Writes ``results`` to the ``--json`` file ``path`` (if any) atomically and says how many there are."""
+    if not path:
+        return
     from facezoo.files import atomic_write
     atomic_write(path, json.dumps(results, indent=1) + "\n")
+    n_err = sum("error" in r for r in results)
+    print(f"wrote {len(results) - n_err} results ({n_err} errors) to {path}", file=sys.stderr)
 
 
 def cmd_predict(args) -> int:
@@ -197,11 +192,7 @@ def cmd_predict(args) -> int:
                 elif not args.json:
                     print(json.dumps(r) if args.jsonl else summary_line(r), flush=True)
     finally:
-        # Whatever finished is written, also when a later batch was interrupted.
-        if args.json:
-            _write_json(args.json, results)
-            n_err = sum("error" in r for r in results)
-            print(f"wrote {len(results) - n_err} results ({n_err} errors) to {args.json}", file=sys.stderr)
+        _write_results(args.json, results)  # whatever finished, also when a later batch was interrupted
     errors = sum("error" in r for r in results)
     return 1 if errors == len(files) else 0
 
@@ -273,10 +264,7 @@ def cmd_analyze(args) -> int:
                 if not args.json:
                     print(json.dumps(r) if args.jsonl else "\n".join(face_lines(r)), flush=True)
     finally:
-        if args.json:
-            _write_json(args.json, results)
-            n_err = sum("error" in r for r in results)
-            print(f"wrote {len(results) - n_err} results ({n_err} errors) to {args.json}", file=sys.stderr)
+        _write_results(args.json, results)  # whatever finished, also when a later batch was interrupted
     errors = sum("error" in r for r in results)
     return 1 if errors == len(files) else 0
 
