@@ -25,7 +25,7 @@ def test_installed_package_loads_every_model_from_any_directory(tmp_path):
     """Runs in a fresh interpreter outside the repo, so the installed package is what is imported."""
     code = ("import json, facezoo, facezoo.zoo as z\n"
             "out = {}\n"
-            "for n in facezoo.list_models(task='attributes'):\n"
+            "for n in facezoo.list_models(task='attributes') + facezoo.list_models(task='expression'):\n"
             "    m = facezoo.load(n)\n"
             "    r = m.predict(facezoo.sample_image())\n"
             "    out[n] = {'dir': z.model_dir(n), 'sha': m.card.sha256, 'attrs': len(r['attributes'])}\n"
