@@ -15,8 +15,6 @@ Examples:
     python recipes/train_gan.py --epochs 1 --max-steps-per-epoch 5 --out /tmp/gan-smoke
 """
 import argparse
-import json
-import math
 import os
 import sys
 
@@ -61,24 +59,13 @@ def main(argv=None):
     if not os.path.isdir(args.data_dir):
         p.error(f"--data-dir {args.data_dir} is not a directory")
 
-    from facezoo.tasks.gan import GanTask, face_batches
+    from facezoo.tasks.gan import GanTask
     from facezoo.train.config import TrainConfig
     from facezoo.train.loop import Trainer
-    from facezoo.train.runner import prepare, set_threads
-    from facezoo.train.strategy import choose_strategy, is_chief, worker_dir
+    from facezoo.train.runner import prepare_face_run
+    from facezoo.train.strategy import is_chief
 
-    set_threads(args.threads)
-    os.makedirs(args.out, exist_ok=True)
-    strategy = choose_strategy()
-    if is_chief():
-        with open(os.path.join(args.out, "run.json"), "w") as f:
-            json.dump({**vars(args), "replicas": strategy.num_replicas_in_sync}, f, indent=1)
-    manifest = prepare("celeba", args.data_dir, os.path.join(worker_dir(args.out), "records"),
-                       (args.image_size, args.image_size), val_percent=args.val_percent)
-    train, val, count = face_batches(manifest, args.image_size, args.batch_size, seed=args.seed)
-    steps = math.ceil(count / args.batch_size)
-    if args.max_steps_per_epoch:
-        steps = min(steps, args.max_steps_per_epoch)
+    strategy, train, val, steps = prepare_face_run(args, args.image_size)
     model_config = {"latent_dim": args.latent_dim, "image_size": args.image_size,
                     "generator_filters": args.generator_filters,
                     "discriminator_filters": args.discriminator_filters, "conditions": args.conditions,

@@ -17,8 +17,6 @@ Examples:
     python recipes/train_srgan.py --pretrain-epochs 1 --epochs 1 --max-steps-per-epoch 5 --out /tmp/srgan-smoke
 """
 import argparse
-import json
-import math
 import os
 import sys
 
@@ -61,24 +59,13 @@ def main(argv=None):
     if args.pretrain_epochs == 0 and args.epochs == 0:
         p.error("nothing to do: --pretrain-epochs and --epochs are both 0")
 
-    from facezoo.tasks.gan import SrganTask, face_batches
+    from facezoo.tasks.gan import SrganTask
     from facezoo.train.config import TrainConfig
     from facezoo.train.loop import Trainer
-    from facezoo.train.runner import prepare, set_threads
-    from facezoo.train.strategy import choose_strategy, is_chief, worker_dir
+    from facezoo.train.runner import prepare_face_run
+    from facezoo.train.strategy import is_chief
 
-    set_threads(args.threads)
-    os.makedirs(args.out, exist_ok=True)
-    strategy = choose_strategy()
-    if is_chief():
-        with open(os.path.join(args.out, "run.json"), "w") as f:
-            json.dump({**vars(args), "replicas": strategy.num_replicas_in_sync}, f, indent=1)
-    manifest = prepare("celeba", args.data_dir, os.path.join(worker_dir(args.out), "records"),
-                       (args.hr_size, args.hr_size), val_percent=args.val_percent)
-    train, val, count = face_batches(manifest, args.hr_size, args.batch_size, seed=args.seed)
-    steps = math.ceil(count / args.batch_size)
-    if args.max_steps_per_epoch:
-        steps = min(steps, args.max_steps_per_epoch)
+    strategy, train, val, steps = prepare_face_run(args, args.hr_size)
     model_config = {"scale": args.scale, "hr_size": args.hr_size, "generator_filters": args.filters,
                     "num_blocks": args.blocks, "discriminator_filters": args.discriminator_filters,
                     "discriminator_units": args.discriminator_units, "pixel_loss": args.pixel_loss,

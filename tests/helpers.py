@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import runpy
+import sys
 
 import numpy as np
 
@@ -55,3 +57,16 @@ def package_tiny(out_dir, name="tiny_model", datasets=None, input_size=(40, 32))
     package_model(src, folder, card)
     os.remove(src)
     return folder, card
+
+
+def run_recipe(name, args) -> int:
+    """Runs ``recipes/<name>`` as ``python recipes/<name> ARGS`` would, in this process; returns its exit status."""
+    argv = sys.argv
+    sys.argv = [name] + list(args)
+    try:
+        runpy.run_path(os.path.join(REPO, "recipes", name), run_name="__main__")
+    except SystemExit as e:
+        return 0 if e.code is None else e.code
+    finally:
+        sys.argv = argv
+    raise AssertionError(f"recipes/{name} returned without exiting (recipes end with sys.exit(main()))")

@@ -2,9 +2,10 @@
 import json
 import os
 import runpy
-import sys
 
 import pytest
+
+from tests.helpers import run_recipe
 
 from facezoo import zoo
 from facezoo.files import sha256_of
@@ -13,35 +14,24 @@ from facezoo.models.weights import load_keras
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run_script(name, args):
-    argv = sys.argv
-    sys.argv = [name] + args
-    try:
-        with pytest.raises(SystemExit) as e:
-            runpy.run_path(os.path.join(REPO, "recipes", name), run_name="__main__")
-        return e.value.code
-    finally:
-        sys.argv = argv
-
-
 @pytest.mark.slow
 def test_train_ship_load_predict_evaluate(celeba_layout, tmp_path):
     root, _names, _values = celeba_layout(n=40)
     run = tmp_path / "run"
     common = ["--dataset", "celeba", "--data-dir", str(root), "--input-size", "40x32", "--width", "0.125",
               "--batch-size", "8", "--max-steps-per-epoch", "2", "--val-percent", "30", "--out", str(run)]
-    assert _run_script("train_dmtl.py", common + ["--epochs", "1"]) == 0
+    assert run_recipe("train_dmtl.py", common + ["--epochs", "1"]) == 0
     history = json.loads((run / "state.json").read_text())["history"]
     assert [r["epoch"] for r in history] == [1]
     # Re-running with more epochs resumes: epoch 1 is not trained again.
-    assert _run_script("train_dmtl.py", common + ["--epochs", "2"]) == 0
+    assert run_recipe("train_dmtl.py", common + ["--epochs", "2"]) == 0
     history = json.loads((run / "state.json").read_text())["history"]
     assert [r["epoch"] for r in history] == [1, 2] and history[-1]["step"] == 4
     for f in ("best.keras", "last.keras", "eval.json", "curves.png", "history.csv", "run.json"):
         assert (run / f).exists(), f
 
     exported = tmp_path / "exported"
-    assert _run_script("ship_dmtl.py", ["--run", str(run), "--name", "dmtl_tiny", "--dataset", "celeba",
+    assert run_recipe("ship_dmtl.py", ["--run", str(run), "--name", "dmtl_tiny", "--dataset", "celeba",
                                         "--data-dir", str(root), "--exported", str(exported)]) == 0
     card = zoo.ModelCard.from_json(exported / "dmtl_tiny" / "card.json")
     assert card.sha256 == sha256_of(exported / "dmtl_tiny" / "model.keras")
@@ -64,14 +54,14 @@ def test_joint_run_warm_started_ships_one_branch_with_the_whole_chain(celeba_lay
     small = ["--input-size", "40x32", "--width", "0.125", "--batch-size", "8", "--max-steps-per-epoch", "2",
              "--val-percent", "30", "--epochs", "1"]
     first, joint = tmp_path / "first", tmp_path / "joint"
-    assert _run_script("train_dmtl.py", small + ["--dataset", "celeba", "--data-dir", str(celeba_root),
+    assert run_recipe("train_dmtl.py", small + ["--dataset", "celeba", "--data-dir", str(celeba_root),
                                                  "--out", str(first)]) == 0
-    assert _run_script("train_dmtl.py", small + [
+    assert run_recipe("train_dmtl.py", small + [
         "--dataset", "celeba+utkface", "--data-dir", f"celeba={celeba_root}", "--data-dir", f"utkface={utk_root}",
         "--init", str(first / "best.keras"), "--out", str(joint)]) == 0
 
     exported = tmp_path / "exported"
-    assert _run_script("ship_dmtl.py", ["--run", str(joint), "--name", "tiny_utk", "--dataset", "utkface",
+    assert run_recipe("ship_dmtl.py", ["--run", str(joint), "--name", "tiny_utk", "--dataset", "utkface",
                                         "--data-dir", str(utk_root), "--exported", str(exported)]) == 0
     card = zoo.ModelCard.from_json(exported / "tiny_utk" / "card.json")
     stages = card.train_command.split(" && ")
@@ -94,7 +84,7 @@ def test_joint_run_warm_started_ships_one_branch_with_the_whole_chain(celeba_lay
 
     # With --bn-recalibrate the shipped branch keeps every trained weight but takes UTKFace's own
     # BatchNorm statistics, and the card says so and records the flag in the command.
-    assert _run_script("ship_dmtl.py", ["--run", str(joint), "--name", "tiny_bn", "--dataset", "utkface",
+    assert run_recipe("ship_dmtl.py", ["--run", str(joint), "--name", "tiny_bn", "--dataset", "utkface",
                                         "--data-dir", str(utk_root), "--exported", str(exported),
                                         "--bn-recalibrate"]) == 0
     card = zoo.ModelCard.from_json(exported / "tiny_bn" / "card.json")
@@ -122,5 +112,5 @@ def test_head_weights_override_the_recipe_and_reach_the_card_command():
     command = ship["train_command"]({"config": cfg.to_dict(), "command": cfg.command()})
     assert command.endswith("--seed 0 --head-weight age=16 --init runs/dmtl_joint/best.keras --out runs/age")
     assert "--data-dir" not in command and "--lr 0.0005" in command
-    assert _run_script("train_dmtl.py", ["--dataset", "utkface", "--head-weight", "age"]) == 2
-    assert _run_script("train_dmtl.py", ["--dataset", "utkface", "--head-weight", "agee=2"]) == 2
+    assert run_recipe("train_dmtl.py", ["--dataset", "utkface", "--head-weight", "age"]) == 2
+    assert run_recipe("train_dmtl.py", ["--dataset", "utkface", "--head-weight", "agee=2"]) == 2

@@ -169,6 +169,30 @@ def run_dmtl(cfg: RecipeConfig, *, data_root: str, augment=None, verbose=True) -
     return result
 
 
+def prepare_face_run(args, image_size: int):
+    """The shared start of the GAN recipes: threads, strategy, ``run.json`` and CelebA face batches.
+
+    ``args`` are the recipe's parsed arguments (``threads``, ``out``, ``data_dir``, ``val_percent``,
+    ``batch_size``, ``seed``, ``max_steps_per_epoch``).
+
+    Returns:
+        ``(strategy, train, val, steps_per_epoch)``.
+    """
+    from facezoo.tasks.gan import face_batches
+    set_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    strategy = choose_strategy()
+    if is_chief():
+        atomic_write_json(os.path.join(args.out, "run.json"), {**vars(args), "replicas": strategy.num_replicas_in_sync})
+    manifest = prepare("celeba", args.data_dir, os.path.join(worker_dir(args.out), "records"),
+                       (image_size, image_size), val_percent=args.val_percent)
+    train, val, count = face_batches(manifest, image_size, args.batch_size, seed=args.seed)
+    steps = math.ceil(count / args.batch_size)
+    if args.max_steps_per_epoch:
+        steps = min(steps, args.max_steps_per_epoch)
+    return strategy, train, val, steps
+
+
 def set_threads(threads: int | None):
     """Limits TensorFlow's CPU threads (call before any op runs), e.g. to share cores between jobs."""
     if threads:
