@@ -9,7 +9,7 @@ an epoch on the fold that is then reported would overstate the result. The fold 
 validated every epoch, for the curves in each fold's ``history.csv``.
 
 ``cross_validate`` is the loop (any training function); ``run_dmtl_crossval`` trains a DMTL model
-per fold with ``facezoo.train.trainer.Trainer``. Both resume: a fold whose training finished is
+per fold with ``facezoo.train.loop.Trainer``. Both resume: a fold whose training finished is
 only re-evaluated.
 """
 from __future__ import annotations
