@@ -8,4 +8,5 @@ from facezoo.models.mobilenet_v2 import mobilenet_v2  # noqa: F401
 from facezoo.models.resnet import resnet18, resnet34, resnet50  # noqa: F401
 from facezoo.models.vgg import vgg16  # noqa: F401
 from facezoo.models.registry import BACKBONES, register_backbone  # noqa: F401
+from facezoo.models.face_trunk import FACEZOO_FACE, TRUNK_SPEC, face_embedding_model  # noqa: F401  (registers weights="facezoo-face")
 from facezoo.preprocessing import PreprocessSpec, fit_to_input, prepare_input, preprocess_input  # noqa: F401

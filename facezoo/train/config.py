@@ -60,6 +60,7 @@ class RecipeConfig:
         out: run folder.
         epochs, batch_size (global), learning_rate (at batch 64), weight_decay, seed: the schedule.
         input_size, backbone, width, dropout: the model.
+        activation: the backbone's activation (``relu``; ``relu6`` for ImageNet or facezoo-face trunks).
         val_percent: validation share of the split rule.
         head_weights: head name -> loss weight, overriding the data-set recipe's.
         init: warm-start ``.keras`` file (weights copied by path and shape).
@@ -76,6 +77,7 @@ class RecipeConfig:
     backbone: str = "resnet18"
     width: float = 0.5
     dropout: float = 0.3
+    activation: str = "relu"
     learning_rate: float = 2e-3
     weight_decay: float = 0.05
     val_percent: int = 20
@@ -105,6 +107,7 @@ class RecipeConfig:
         args = ["--dataset", "+".join(self.datasets), "--epochs", str(self.epochs),
                 "--batch-size", str(self.batch_size), "--input-size", _size_text(self.input_size),
                 "--backbone", self.backbone, "--width", f"{self.width:g}", "--dropout", f"{self.dropout:g}",
+                "--activation", self.activation,
                 "--lr", f"{self.learning_rate:g}", "--weight-decay", f"{self.weight_decay:g}",
                 "--val-percent", str(self.val_percent), "--seed", str(self.seed)]
         for name, root in sorted(self.data_dirs.items()):

@@ -80,6 +80,8 @@ def recipe_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--backbone", default=d.backbone, help=f"registered backbone (default {d.backbone})")
     p.add_argument("--width", type=float, default=d.width, help=f"backbone channel multiplier (default {d.width})")
     p.add_argument("--dropout", type=float, default=d.dropout, help=f"branch dropout (default {d.dropout})")
+    p.add_argument("--activation", default=d.activation, choices=("relu", "relu6", "leaky_relu"),
+                   help=f"backbone activation (default {d.activation}; relu6 for an ImageNet / facezoo-face trunk)")
     p.add_argument("--lr", type=float, default=d.learning_rate,
                    help=f"peak learning rate at batch 64, scaled linearly (default {d.learning_rate})")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay,
@@ -127,7 +129,8 @@ def config_from_args(parser: argparse.ArgumentParser, args) -> RecipeConfig:
         parser.error(f"--val-percent must be between 1 and 99, got {args.val_percent}")
     return RecipeConfig(datasets=names, out=args.out, data_dirs=data_dirs, epochs=args.epochs,
                         batch_size=args.batch_size, input_size=args.input_size, backbone=args.backbone,
-                        width=args.width, dropout=args.dropout, learning_rate=args.lr, weight_decay=args.weight_decay,
+                        width=args.width, dropout=args.dropout, activation=args.activation,
+                        learning_rate=args.lr, weight_decay=args.weight_decay,
                         val_percent=args.val_percent, head_weights=head_weights, init=args.init,
                         max_steps_per_epoch=args.max_steps_per_epoch,
                         early_stopping_patience=args.early_stopping_patience, seed=args.seed)

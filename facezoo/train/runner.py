@@ -90,7 +90,7 @@ def build_config(names, *, backbone="resnet18", input_size=(112, 112), width=0.5
 def model_config(cfg: RecipeConfig) -> DmtlConfig:
     """The DMTL configuration a ``RecipeConfig`` trains."""
     return build_config(cfg.datasets, backbone=cfg.backbone, input_size=cfg.input_size, width=cfg.width,
-                        dropout=cfg.dropout, head_weights=cfg.head_weights)
+                        activation=cfg.activation, dropout=cfg.dropout, head_weights=cfg.head_weights)
 
 
 def run_dmtl(cfg: RecipeConfig, *, data_root: str, augment=None, verbose=True) -> dict:

@@ -1,0 +1,219 @@
+"""Distil dlib's face embedding into an ImageNet-initialised trunk (issue #17 item 2).
+
+Reads the teacher vectors cached by ``recipes/teacher_embeddings.py``, aligns every face with our own detector's
+landmarks into the trunk's framing (``facezoo.models.face_trunk.TRUNK_SPEC``: 112x112, cached once as 120x120
+crops so training can shift them by up to 4 pixels), and trains ``face_embedding_model`` to reproduce the
+teacher's 128-d vectors through facezoo's loop (checkpoints every epoch and every ``--checkpoint-every`` steps;
+rerun the same command to resume).
+
+Which faces train: CelebA and UTKFace images of the *train* side of facezoo's split (``split_records``: the
+validation people and the official test split are left out, so the attribute models warm-started from this
+trunk are validated on faces the trunk never saw), and LFW images of every person who appears in no pair of
+the evaluation folds (``--eval-folds``, default 1-3: the folds no spare training person of the verification
+recipe appears in). A sample of CelebA/UTKFace validation faces chooses the stopping epoch.
+
+    python recipes/distill_trunk.py --out runs/trunk --epochs 8
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+CACHE_SIDE = 120
+
+
+def parse_args(argv=None):
+    from facezoo.train.recipe_args import default_data_root, positive_int
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--data-root", default=default_data_root(__file__), help="staged data (default: %(default)s)")
+    p.add_argument("--teacher", default="runs/teacher", help="teacher cache of teacher_embeddings.py")
+    p.add_argument("--out", default="runs/trunk", help="run folder (checkpoints, logs, best.keras)")
+    p.add_argument("--backbone", default="efficientnet_lite0")
+    p.add_argument("--weights", default="imagenet", help="student init: imagenet | none | a weights path")
+    p.add_argument("--epochs", type=positive_int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate for a batch of 64")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--eval-folds", default="1,2,3", help="LFW View-2 folds whose people never train")
+    p.add_argument("--val-faces", type=positive_int, default=1500, help="validation faces for stopping")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="extra mid-epoch checkpoint every N steps")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N faces per source (smoke tests)")
+    p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def eval_people(data_root: str, folds) -> set[str]:
+    """Names of everyone in a pair of the given LFW View-2 folds."""
+    from facezoo.data.lfw_pairs import read_pairs
+
+    root = os.path.join(data_root, "lfw")
+    people = set()
+    for pair in read_pairs(os.path.join(root, "pairs.txt"), root):
+        if pair.fold in folds:
+            people.update(os.path.basename(os.path.dirname(p)) for p in (pair.path_a, pair.path_b))
+    return people
+
+
+def assign_splits(data_root: str, files: np.ndarray, source: str, folds) -> np.ndarray:
+    """``train`` / ``val`` / ``out`` (never used) for each teacher file of ``source``."""
+    from facezoo.data import READERS
+    from facezoo.data.splits import split_records
+
+    if source == "lfw":
+        held = eval_people(data_root, folds)
+        return np.array(["out" if f.split("/")[-2] in held else "train" for f in files])
+    records = split_records(READERS[source](os.path.join(data_root, source)).records())
+    split = {f"{source}/{r.source}": r.split for r in records}
+    # Files the reader rejected (no labels) still carry a face: keep them out rather than guess.
+    return np.array([{"train": "train", "val": "val"}.get(split.get(f, "out"), "out") for f in files])
+
+
+def aligned_crops(data_root: str, files, landmarks, desc: str) -> np.ndarray:
+    """uint8 (N, 120, 120, 3) crops whose centre 112x112 is exactly ``TRUNK_SPEC``'s framing."""
+    from tqdm import tqdm
+
+    from facezoo.face.align import align_to_spec
+    from facezoo.images import load_image
+    from facezoo.models.face_trunk import TRUNK_SPEC
+    from facezoo.preprocessing import FaceFraming, PreprocessSpec
+
+    side, pad = TRUNK_SPEC.input_size[0], (CACHE_SIDE - TRUNK_SPEC.input_size[0]) / 2
+    framing = FaceFraming("trunk_cache", tuple(((x * side + pad) / CACHE_SIDE, (y * side + pad) / CACHE_SIDE)
+                                               for x, y in TRUNK_SPEC.framing.landmarks))
+    spec = PreprocessSpec((CACHE_SIDE, CACHE_SIDE), framing=framing)
+    out = np.zeros((len(files), CACHE_SIDE, CACHE_SIDE, 3), np.uint8)
+    for i, (f, lm) in enumerate(tqdm(list(zip(files, landmarks)), desc=desc, unit="face", mininterval=5)):
+        out[i] = align_to_spec(load_image(os.path.join(data_root, f)), lm, spec)
+    return out
+
+
+def load_faces(args):
+    """Train and validation crops with their teacher vectors (cached under ``--out``)."""
+    import teacher_embeddings as te
+
+    cache = os.path.join(args.out, "faces.npz")
+    if os.path.isfile(cache):
+        d = np.load(cache)
+        return {k: d[k] for k in d}
+    folds = {int(v) for v in args.eval_folds.split(",") if v.strip()}
+    parts = {k: [] for k in ("files", "emb", "emb_flip", "landmarks", "split")}
+    for source in te.SOURCES:
+        if not os.path.isdir(os.path.join(args.teacher, source)):
+            print(f"{source}: no teacher vectors under {args.teacher}; skipped", flush=True)
+            continue
+        d = te.load_chunks(args.teacher, source, flip=True)
+        n = len(d["files"]) if args.limit is None else min(args.limit, len(d["files"]))
+        keep = np.arange(n)[d["found"][:n]]
+        split = assign_splits(args.data_root, d["files"][keep], source, folds)
+        parts["files"].append(d["files"][keep])
+        parts["emb"].append(d["emb"][keep])
+        parts["emb_flip"].append(d["emb_flip"][keep] if "emb_flip" in d else d["emb"][keep])
+        parts["landmarks"].append(d["landmarks"][keep])
+        parts["split"].append(split)
+        print(f"{source}: {len(keep)} faces with a teacher vector: "
+              + ", ".join(f"{s} {int((split == s).sum())}" for s in ("train", "val", "out")), flush=True)
+    if not parts["files"]:
+        raise SystemExit(f"error: no teacher vectors under {args.teacher!r}; run recipes/teacher_embeddings.py")
+    merged = {k: np.concatenate(v) for k, v in parts.items()}
+    rng = np.random.default_rng(args.seed)
+    train = np.flatnonzero(merged["split"] == "train")
+    val = np.flatnonzero(merged["split"] == "val")
+    val = np.sort(rng.choice(val, min(args.val_faces, len(val)), replace=False))
+    faces = {}
+    for name, idx in (("train", train), ("val", val)):
+        faces[f"{name}_files"] = merged["files"][idx]
+        faces[f"{name}_emb"] = merged["emb"][idx]
+        faces[f"{name}_emb_flip"] = merged["emb_flip"][idx]
+        faces[f"{name}_crops"] = aligned_crops(args.data_root, merged["files"][idx], merged["landmarks"][idx],
+                                               f"align {name}")
+    os.makedirs(args.out, exist_ok=True)
+    tmp = cache + f".tmp-{os.getpid()}.npz"
+    np.savez(tmp, **faces)
+    os.replace(tmp, cache)
+    return faces
+
+
+def batches(crops, emb, emb_flip, batch_size: int, seed: int):
+    """Endless shuffled batches: random 112x112 window of each 120x120 crop, mirrored half the time (with the
+    teacher's vector of the mirrored face), uint8."""
+    rng = np.random.default_rng(seed)
+    side = CACHE_SIDE - 8
+    n = len(crops)
+    while True:
+        order = rng.permutation(n)
+        for s in range(0, n - batch_size + 1, batch_size):
+            idx = np.sort(order[s: s + batch_size])
+            dy, dx = rng.integers(0, 9, (2, batch_size))
+            flip = rng.random(batch_size) < 0.5
+            images = np.empty((batch_size, side, side, 3), np.uint8)
+            for k, i in enumerate(idx):
+                window = crops[i, dy[k]: dy[k] + side, dx[k]: dx[k] + side]
+                images[k] = window[:, ::-1] if flip[k] else window
+            targets = np.where(flip[:, None], emb_flip[idx], emb[idx]).astype(np.float32)
+            yield images, targets
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from facezoo.train.runner import set_threads
+    set_threads(args.threads)
+    import tensorflow as tf
+
+    from facezoo.models.face_trunk import TRUNK_SPEC, face_embedding_model
+    from facezoo.tasks.distill import DistillTask
+    from facezoo.train.loop import TrainConfig, Trainer
+
+    faces = load_faces(args)
+    n_train = len(faces["train_crops"])
+    if n_train < args.batch_size:
+        print(f"error: only {n_train} training faces (batch {args.batch_size})", file=sys.stderr)
+        return 2
+    spec = TRUNK_SPEC
+
+    def augment(images, targets):
+        x = tf.cast(images, tf.float32)
+        b = tf.shape(x)[0]
+        x = x * tf.random.uniform([b, 1, 1, 1], 0.8, 1.2) + tf.random.uniform([b, 1, 1, 1], -20.0, 20.0)
+        x = tf.clip_by_value(x, 0.0, 255.0)
+        return spec.normalize(x), targets
+
+    side = CACHE_SIDE - 8
+    data = tf.data.Dataset.from_generator(
+        lambda: batches(faces["train_crops"], faces["train_emb"], faces["train_emb_flip"], args.batch_size,
+                        args.seed),
+        output_signature=(tf.TensorSpec((args.batch_size, side, side, 3), tf.uint8),
+                          tf.TensorSpec((args.batch_size, faces["train_emb"].shape[1]), tf.float32)))
+    data = data.map(augment, num_parallel_calls=1).prefetch(2)
+    pad = (CACHE_SIDE - side) // 2
+    val = {"images": spec.normalize(faces["val_crops"][:, pad: pad + side, pad: pad + side]).numpy(),
+           "targets": faces["val_emb"]}
+    weights = None if args.weights.lower() == "none" else args.weights
+    task = DistillTask(lambda: face_embedding_model(args.backbone, weights=weights, input_size=side,
+                                                    dropout=args.dropout))
+    steps = n_train // args.batch_size
+    config = TrainConfig(epochs=args.epochs, steps_per_epoch=steps, learning_rate=args.lr, reference_batch=64,
+                         weight_decay=args.weight_decay, schedule="cosine", monitor="score",
+                         checkpoint_every_steps=args.checkpoint_every, seed=args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "run.json"), "w") as f:
+        json.dump({"argv": sys.argv[1:], "args": vars(args), "train_faces": n_train,
+                   "val_faces": len(val["targets"]), "spec": spec.to_dict(), "started": time.time()}, f, indent=1)
+    trainer = Trainer(task, data, config, args.out, global_batch=args.batch_size, val_data=val)
+    history = trainer.fit()
+    print(json.dumps(history[-1]) if history else "no epochs run")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
