@@ -13,6 +13,11 @@ the evaluation folds (``--eval-folds``, default 1-3: the folds no spare training
 recipe appears in). A sample of CelebA/UTKFace validation faces chooses the stopping epoch.
 
     python recipes/distill_trunk.py --out runs/trunk --epochs 8
+    python recipes/distill_trunk.py --out runs/trunk --ship     # best epoch -> weights="facezoo-face"
+
+``--ship`` writes the best epoch's backbone (no pooling, no embedding layer) to
+``facezoo/exported/_trunks/<backbone>.weights.h5`` with a provenance JSON beside it, which
+``<backbone>(weights="facezoo-face")`` then loads.
 """
 from __future__ import annotations
 
@@ -50,7 +55,48 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=positive_int, default=None, help="first N faces per source (smoke tests)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ship", action="store_true", help="export the best epoch's trunk as weights='facezoo-face'")
     return p.parse_args(argv)
+
+
+def ship(args) -> int:
+    """The best epoch's backbone as ``facezoo/exported/_trunks/<backbone>.weights.h5`` plus provenance."""
+    from facezoo.files import atomic_write_json, sha256_of
+    from facezoo.models.face_trunk import TRUNK_DIR, TRUNK_SPEC
+    from facezoo.models.registry import BACKBONES
+    from facezoo.models.weights import load_keras, transfer_weights
+
+    best = os.path.join(args.out, "best.keras")
+    if not os.path.isfile(best):
+        print(f"error: {best} does not exist; train first", file=sys.stderr)
+        return 2
+    student = load_keras(best)
+    side = student.input_shape[1]
+    trunk = BACKBONES[args.backbone](include_top=False, weights=None, input_shape=(side, side, 3),
+                                     activation="relu6")
+    report = transfer_weights(student, trunk, require_all=True)
+    os.makedirs(TRUNK_DIR, exist_ok=True)
+    path = os.path.join(TRUNK_DIR, f"{args.backbone}.weights.h5")
+    tmp = path + f".tmp-{os.getpid()}.weights.h5"
+    trunk.save_weights(tmp)
+    os.replace(tmp, path)
+    with open(os.path.join(args.out, "history.csv")) as f:
+        history = f.read()
+    with open(os.path.join(args.out, "run.json")) as f:
+        argv = json.load(f)["argv"]
+    atomic_write_json(os.path.join(TRUNK_DIR, f"{args.backbone}.json"), {
+        "weights": os.path.basename(path), "sha256": sha256_of(path), "backbone": args.backbone,
+        "activation": "relu6", "input": TRUNK_SPEC.to_dict(), "copied_weights": len(report["copied"]),
+        "teacher": "dlib_face_recognition_resnet_model_v1 (face_recognition_models 0.3.0, CC0 1.0)",
+        "init": f"{args.backbone} ImageNet weights (Apache-2.0; ImageNet research terms)",
+        "data": "CelebA (train side), UTKFace (train side), LFW (people of no pair in the evaluation folds); "
+                "all non-commercial research use only",
+        "command": "python recipes/teacher_embeddings.py && python recipes/teacher_embeddings.py --flip && "
+                   "python recipes/distill_trunk.py " + " ".join(argv),
+        "history": history.splitlines(),
+    }, indent=1)
+    print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+    return 0
 
 
 def eval_people(data_root: str, folds) -> set[str]:
@@ -166,6 +212,8 @@ def batches(crops, emb, emb_flip, batch_size: int, seed: int):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.ship:
+        return ship(args)
     from facezoo.train.runner import set_threads
     set_threads(args.threads)
     import tensorflow as tf
