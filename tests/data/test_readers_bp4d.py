@@ -99,3 +99,29 @@ def test_subjects_never_straddle_a_split(tmp_path, write_jpeg):
     for r in records:
         splits.setdefault(r.identity, set()).add(r.split)
     assert all(len(s) == 1 for s in splits.values()) and len(splits) == 6
+
+
+def test_data_convert_keeps_unknown_aus_masked(tmp_path, write_jpeg):
+    import argparse
+    import os
+
+    import tensorflow as tf
+
+    from facezoo.data import cli
+    from facezoo.data.tfrecord import read_manifest
+    write_task(tmp_path / "bp4d", write_jpeg, "F001", "T1", [(1, {12: 1}), (2, {12: 9, 1: 1})])
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", "convert", "bp4d", "--root", str(tmp_path / "bp4d"), "--out",
+                              str(tmp_path / "out"), "--shards", "1", "--no-progress"])
+    assert args.func(args) == 0
+    manifest = read_manifest(tmp_path / "out")
+    shards = [os.path.join(manifest["directory"], s["file"]) for split in manifest["splits"].values()
+              for s in split["shards"]]
+    examples = [tf.train.Example.FromString(raw.numpy()).features.feature for raw in tf.data.TFRecordDataset(shards)]
+    by_source = {e["source"].bytes_list.value[0].decode(): e for e in examples}
+    assert set(by_source) == {"Sequences/F001/T1/0001.jpg", "Sequences/F001/T1/0002.jpg"}
+    first, second = by_source["Sequences/F001/T1/0001.jpg"], by_source["Sequences/F001/T1/0002.jpg"]
+    assert first["label/AU12"].int64_list.value[0] == 1 and first["mask/AU12"].float_list.value[0] == 1.0
+    assert second["mask/AU12"].float_list.value[0] == 0.0                       # coded 9: unknown
+    assert second["label/AU1"].int64_list.value[0] == 1 and second["mask/AU1"].float_list.value[0] == 1.0
