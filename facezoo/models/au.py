@@ -17,6 +17,15 @@ their class imbalance (`au_class_weights` computes the weights from training lab
 / `au_report` the per-AU F1 and accuracy. Readers: `facezoo data convert bp4d|disfa` read BP4D-Spontaneous's
 occurrence CSVs and DISFA's intensity files (`facezoo.data.bp4d`, `facezoo.data.disfa` document the layouts).
 
+```python
+from facezoo.models import au
+net = au.au_attention_model("resnet18", input_shape=(112, 112, 3), trunk_kwargs={"width": 0.5},
+                            feature_layer="conv3_block2_out")          # 14x14 map; 12 BP4D AUs by default
+pos_weight, au_weight = au.au_class_weights(train_labels)            # (N, 12) of 0 / 1 / -1 (unknown)
+net.compile("adam", loss=au.AuBinaryCrossentropy(pos_weight, au_weight), metrics=au.au_metrics())
+net.fit({"image": images, "landmarks": landmarks}, train_labels)     # landmarks (N, 5, 2) in input pixels
+```
+
 **No AU model is shipped.** No AU-labelled data is available offline here, and the AU data sets (BP4D,
 DISFA) are released only under signed licence agreements, so nothing could be trained or measured. The
 head, the loss, the metrics and both readers are tested on synthetic data only (a tiny model learns AUs
@@ -60,8 +69,8 @@ move those places onto the eyes and mouth corners, using typical proportions of 
 | 26 | jaw drop | mouth centre | 0.15 | 0.40 | below the mouth |
 
 Attention: a feature cell at distance ``r`` (input pixels, from the cell's centre) from the nearer of an
-AU's two centres gets ``max(0, 1 - r / (radius * d))`` (``decay="linear"``, EAC-Net's linear fall-off, but
-relative to the face's size where EAC-Net used a fixed 0.095 per feature pixel) or
+AU's two centres gets ``max(0, 1 - r / (radius * d))`` (``decay="linear"``: EAC-Net's linear fall-off, which
+there is 0.095 per feature pixel of Manhattan distance; here Euclidean and relative to the face's size) or
 ``exp(-r^2 / (2 (radius d / 2)^2))`` (``decay="gaussian"``). EAC-Net enhances several VGG stages and crops
 each AU's centres from a later one; here one feature map (the trunk's output, or ``feature_layer``) is
 enhanced and cropped: ``region="crop"`` samples a ``crop_size`` x ``crop_size`` grid spanning
@@ -434,6 +443,14 @@ def framing_landmarks(framing, input_size) -> np.ndarray:
     """``(5, 2)`` float32 landmarks of a ``preprocessing.FaceFraming`` in an ``(height, width)`` input: the
     landmarks to feed when a face was aligned to that framing and its own points are not known."""
     return np.asarray(framing.points(input_size), np.float32)
+
+
+def au_targets(records, aus=BP4D_AUS) -> np.ndarray:
+    """``(N, K)`` float32 labels of ``FaceRecord``s (``AU<n>`` keys, as the BP4D and DISFA readers give them) in
+    ``aus`` order, ``UNKNOWN_LABEL`` where a record lacks an AU: the targets of ``AuBinaryCrossentropy``."""
+    aus = check_aus(aus, {a: None for a in AU_NAMES})
+    return np.array([[r.labels.get(f"AU{a}", UNKNOWN_LABEL) for a in aus] for r in records],
+                    np.float32).reshape(-1, len(aus))
 
 
 # Loss and metrics --------------------------------------------------------------------------------------

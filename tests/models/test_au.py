@@ -272,6 +272,13 @@ def test_metrics_match_the_numpy_report_with_unknowns():
     assert float(logit.result()) == pytest.approx(report["mean_f1"], abs=1e-5)
 
 
+def test_targets_from_reader_records():
+    from facezoo.data.records import FaceRecord
+    records = [FaceRecord("a.jpg", {"AU1": 1, "AU12": 0}), FaceRecord("b.jpg", {"AU4": 1}), FaceRecord("c.jpg", {})]
+    np.testing.assert_array_equal(au.au_targets(records, (1, 4, 12)), [[1, -1, 0], [-1, 1, -1], [-1, -1, -1]])
+    assert au.au_targets([], (1, 4)).shape == (0, 2)
+
+
 def test_framing_landmarks_feed_the_head():
     points = au.framing_landmarks(CELEBA_ALIGNED, (109, 89))
     assert points.shape == (5, 2) and points[0, 0] < points[1, 0] and points[3, 1] > points[2, 1] > points[0, 1]
