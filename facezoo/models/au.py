@@ -12,7 +12,8 @@ points placed relative to the face's five landmarks and decays with distance; th
 `feature * (1 + attention)`, cropped (or attention-pooled) around each AU's two centres, and each AU has
 its own small classifier and sigmoid. `au_attention_model("resnet18", input_shape=(112, 112, 3), ...)`
 takes images and their landmarks (`{"image": ..., "landmarks": (N, 5, 2)}`, the detector's five points in
-input pixels) and returns one probability per AU; `AuBinaryCrossentropy` is the per-AU weighted loss for
+input pixels; `framing_landmarks(card framing, input size)` gives the mean points of a face aligned to a
+model's framing) and returns one probability per AU; `AuBinaryCrossentropy` is the per-AU weighted loss for
 their class imbalance (`au_class_weights` computes the weights from training labels) and `AuF1` / `AuAccuracy`
 / `au_report` the per-AU F1 and accuracy. Readers: `facezoo data convert bp4d|disfa` read BP4D-Spontaneous's
 occurrence CSVs and DISFA's intensity files (`facezoo.data.bp4d`, `facezoo.data.disfa` document the layouts).
@@ -21,7 +22,8 @@ occurrence CSVs and DISFA's intensity files (`facezoo.data.bp4d`, `facezoo.data.
 from facezoo.models import au
 net = au.au_attention_model("resnet18", input_shape=(112, 112, 3), trunk_kwargs={"width": 0.5},
                             feature_layer="conv3_block2_out")          # 14x14 map; 12 BP4D AUs by default
-pos_weight, au_weight = au.au_class_weights(train_labels)            # (N, 12) of 0 / 1 / -1 (unknown)
+train_labels = au.au_targets(records)                               # (N, 12) of 0 / 1 / -1 (unknown)
+pos_weight, au_weight = au.au_class_weights(train_labels)
 net.compile("adam", loss=au.AuBinaryCrossentropy(pos_weight, au_weight), metrics=au.au_metrics())
 net.fit({"image": images, "landmarks": landmarks}, train_labels)     # landmarks (N, 5, 2) in input pixels
 ```
@@ -30,7 +32,8 @@ net.fit({"image": images, "landmarks": landmarks}, train_labels)     # landmarks
 DISFA) are released only under signed licence agreements, so nothing could be trained or measured. The
 head, the loss, the metrics and both readers are tested on synthetic data only (a tiny model learns AUs
 that are bright blobs at landmark-anchored places); the AU centres below are our own placement for five
-landmarks, not EAC-Net's 49/66-landmark rules, and have not been validated on real AU data.
+landmarks, not EAC-Net's own rules (which use brow and lip landmarks that five points lack), and have not
+been validated on real AU data.
 
 AU centres
 ----------
