@@ -210,3 +210,43 @@ def adience_age_group(text: str) -> int | None:
         if lo <= age <= hi:
             return i
     return None
+
+
+# Facial action units (FACS, Ekman & Friesen 1978) as binary occurrence labels named ``AU<n>``.
+AU_NAMES = {
+    1: "inner brow raiser", 2: "outer brow raiser", 4: "brow lowerer", 5: "upper lid raiser",
+    6: "cheek raiser", 7: "lid tightener", 9: "nose wrinkler", 10: "upper lip raiser",
+    12: "lip corner puller", 14: "dimpler", 15: "lip corner depressor", 17: "chin raiser",
+    20: "lip stretcher", 23: "lip tightener", 24: "lip pressor", 25: "lips part", 26: "jaw drop",
+}
+# The 12 AUs BP4D-Spontaneous results are reported on (FERA 2015's 11 plus AU24; EAC-Net, JAA-Net), and
+# the 12 AUs DISFA codes (papers usually report 8 of them: 1, 2, 4, 6, 9, 12, 25, 26).
+BP4D_AUS = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
+DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
+
+
+def au_label_space(name: str, aus) -> LabelSpace:
+    """A label space of binary ``AU<n>`` occurrence attributes (all local: each AU is a face region)."""
+    unknown = [a for a in aus if a not in AU_NAMES]
+    if unknown:
+        raise ValueError(f"label space {name!r}: unknown action unit(s) {unknown}; known: {sorted(AU_NAMES)}")
+    return LabelSpace(name, tuple(Attribute(f"AU{a}", "binary", "local", description=f"AU{a} {AU_NAMES[a]}")
+                                  for a in aus))
+
+
+BP4D = au_label_space("bp4d", BP4D_AUS)
+DISFA = au_label_space("disfa", DISFA_AUS)
+LABEL_SPACES.update({BP4D.name: BP4D, DISFA.name: DISFA})
+
+
+def au_intensity_label_space(name: str, aus, levels: int = 6) -> LabelSpace:
+    """Ordinal ``AU<n>`` intensity attributes with ``levels`` classes (FACS 0 and A-E as 0-5 by default)."""
+    binary = au_label_space(name, aus)
+    return LabelSpace(name, tuple(Attribute(a.name, "ordinal", "local", classes=tuple(str(i) for i in range(levels)),
+                                            values=tuple(float(i) for i in range(levels)),
+                                            description=f"{a.description} intensity 0-{levels - 1}")
+                                  for a in binary))
+
+
+DISFA_INTENSITY = au_intensity_label_space("disfa_intensity", DISFA_AUS)
+LABEL_SPACES[DISFA_INTENSITY.name] = DISFA_INTENSITY

@@ -9,8 +9,10 @@ modules add themselves here with one line each, e.g.::
     READERS["adience"] = AdienceReader
 """
 from facezoo.data.adience import AdienceReader
+from facezoo.data.bp4d import Bp4dReader
 from facezoo.data.celeba import CelebaReader
 from facezoo.data.ckplus import CkPlusReader
+from facezoo.data.disfa import DisfaReader
 from facezoo.data.fer2013 import Fer2013CsvReader, Fer2013FolderReader
 from facezoo.data.fotw import FotwReader
 from facezoo.data.generic_csv import CsvFolderReader
@@ -31,8 +33,11 @@ READERS: dict[str, type[Reader]] = {
     "ckplus": CkPlusReader,
     "lfw": LfwIdentityReader,
     "gender_csv": CsvFolderReader,
+    "bp4d": Bp4dReader,
+    "disfa": DisfaReader,
 }
 
 __all__ = ["READERS", "CelebaReader", "UtkFaceReader", "DataFormatError", "FaceRecord", "Reader",
            "AdienceReader", "CkPlusReader", "CsvFolderReader", "Fer2013CsvReader", "Fer2013FolderReader",
-           "FotwReader", "LfwIdentityReader", "LfwaReader", "MorphReader", "read_pairs"]
+           "FotwReader", "LfwIdentityReader", "LfwaReader", "MorphReader", "read_pairs", "Bp4dReader",
+           "DisfaReader"]

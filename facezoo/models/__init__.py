@@ -1,6 +1,8 @@
-"""Keras functional backbones, the DMTL model and the GANs (``facezoo.models.gan``)."""
+"""Keras functional backbones, the DMTL model, the GANs (``facezoo.models.gan``) and the action-unit head
+(``facezoo.models.au``)."""
 from facezoo.models.dmtl import Dmtl, DmtlConfig, DatasetSpec, HeadSpec, dmtl  # noqa: F401
 from facezoo.models import gan  # noqa: F401  (registers DCGAN, SRGAN, DepthToSpace for load_keras)
+from facezoo.models import au  # noqa: F401  (registers the action-unit head's layers, loss and metrics)
 from facezoo.models.alexnet import alexnet  # noqa: F401
 from facezoo.models.efficientnet_lite import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2  # noqa: F401
 from facezoo.models.inception import inception  # noqa: F401
