@@ -16,8 +16,9 @@ the job resumes after any stop. ``--shard K/N`` lets N processes share the chunk
     python recipes/teacher_embeddings.py --out runs/teacher            # ~65 ms a face on one core
     python recipes/teacher_embeddings.py --out runs/teacher --flip     # second pass: mirrored chips
 
-LFW images are all embedded, including the people of evaluation folds (their vectors give dlib's own pair
-accuracy as a reference); ``distill_trunk.py`` leaves those people out of training.
+LFW images are all embedded by default, including the people of evaluation folds (their vectors give dlib's own
+pair accuracy as a reference); ``distill_trunk.py`` leaves those people out of training. ``--skip-lfw-folds 1,2,3``
+leaves them out of the cache too.
 """
 from __future__ import annotations
 
@@ -35,9 +36,17 @@ SOURCES = {
 }
 
 
-def source_files(data_root: str, source: str) -> list[str]:
-    """The source's image paths relative to ``data_root``, sorted (a fixed chunking)."""
+def source_files(data_root: str, source: str, skip_folds=()) -> list[str]:
+    """The source's image paths relative to ``data_root``, sorted (a fixed chunking); for LFW without the
+    people of any pair in ``skip_folds``."""
     paths = sorted(glob.glob(os.path.join(data_root, SOURCES[source])))
+    if source == "lfw" and skip_folds:
+        from facezoo.data.lfw_pairs import read_pairs
+
+        root = os.path.join(data_root, "lfw")
+        held = {os.path.basename(os.path.dirname(p)) for pair in read_pairs(os.path.join(root, "pairs.txt"), root)
+                if pair.fold in skip_folds for p in (pair.path_a, pair.path_b)}
+        paths = [p for p in paths if os.path.basename(os.path.dirname(p)) not in held]
     return [os.path.relpath(p, data_root) for p in paths]
 
 
@@ -77,6 +86,9 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=positive_int, default=500, help="images per cached chunk")
     p.add_argument("--shard", type=_parse_shard, default=(0, 1), help="K/N: this process does chunks i%%N==K")
     p.add_argument("--flip", action="store_true", help="the mirrored pass (after the plain one)")
+    p.add_argument("--skip-lfw-folds", default="",
+                   help="e.g. 1,2,3: leave out LFW people of these View-2 folds (they never train; saves time, "
+                        "loses dlib's own reference on them). Keep it the same across runs of one cache.")
     p.add_argument("--limit", type=positive_int, default=None, help="first N images per source (smoke tests)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -98,7 +110,8 @@ def main(argv=None) -> int:
     detector = None
     k, n = args.shard
     for source in args.sources:
-        files = source_files(args.data_root, source)[: args.limit]
+        skip = {int(v) for v in args.skip_lfw_folds.split(",") if v.strip()}
+        files = source_files(args.data_root, source, skip)[: args.limit]
         if not files:
             print(f"warning: no {source} images under {args.data_root}", file=sys.stderr)
             continue
