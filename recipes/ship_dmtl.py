@@ -28,6 +28,9 @@ def run_chain(run_dir: str) -> list[dict]:
         seen.add(os.path.realpath(run_dir))
         with open(os.path.join(run_dir, "run.json")) as f:
             run = json.load(f)
+        if run.get("kind") == "distill_trunk":  # a face trunk (recipes/distill_trunk.py) started the chain
+            chain.insert(0, run)
+            break
         if "config" not in run:
             raise SystemExit(f"{run_dir}/run.json has no config: the run was made by an older facezoo; "
                              "train it again with recipes/train_dmtl.py")
@@ -41,6 +44,8 @@ def train_command(run: dict) -> str:
     """The command that reproduces one run, from the ``RecipeConfig`` it saved in ``run.json`` (run folders
     as ``runs/<name>``, data from the default data root)."""
     from facezoo.train.config import RecipeConfig
+    if run.get("kind") == "distill_trunk":
+        return run["command"]
     return RecipeConfig.from_dict(run["config"]).portable().command()
 
 
@@ -73,6 +78,8 @@ def main(argv=None):
     from facezoo.zoo.package import finalize_files, package_model
 
     chain = run_chain(args.run)
+    trunk_runs = [r for r in chain if r.get("kind") == "distill_trunk"]
+    chain = [r for r in chain if r.get("kind") != "distill_trunk"]
     run = chain[-1]["config"]
     trained_on = sorted({n for r in chain for n in r["config"]["datasets"]})
     with open(os.path.join(args.run, "eval.json")) as f:
@@ -115,7 +122,10 @@ def main(argv=None):
     if trained_on != [args.dataset]:
         description += (f" The trunk was trained on {' and '.join(trained_on)} (one branch per data set, thesis "
                         f"§3.4); this model is that trunk with the {args.dataset} branch.")
-    train_cmd = " && ".join(train_command(r) for r in chain)
+    if trunk_runs:
+        description += (" Its trunk was first distilled from dlib's face embedding (recipes/distill_trunk.py, "
+                        "ImageNet-initialised).")
+    train_cmd = " && ".join(train_command(r) for r in trunk_runs + chain)
     if len(run["datasets"]) > 1 or args.bn_recalibrate:  # shipping itself changes the weights
         train_cmd += (f" && python recipes/ship_dmtl.py --run runs/{os.path.basename(os.path.normpath(args.run))}"
                       f" --name {args.name} --dataset {args.dataset}"
@@ -134,12 +144,14 @@ def main(argv=None):
                                    "input_size": r["config"]["input_size"],
                                    "learning_rate": r["config"]["learning_rate"], "init": bool(r["config"]["init"])}
                                   for r in chain],
+                       "pretrained_trunk": [{k: r[k] for k in ("teacher", "init", "data", "command")}
+                                            for r in trunk_runs],
                        "val_percent": run["val_percent"], "split_salt": SPLIT_SALT,
                        "epochs": run["epochs"], "best_epoch": best_epoch,
                        "selection": "best epoch of the last stage by the validation score (mean over the "
                                     "data sets trained on); choices between runs, if any, are in the notes"},
         split="; ".join(f"{n}: {DATASETS[n].split_rule(run['val_percent'])}" for n in trained_on),
-        license=" ".join(DATASETS[n].license for n in trained_on),
+        license=" ".join([DATASETS[n].license for n in trained_on] + [r["license"] for r in trunk_runs]),
         train_command=train_cmd, evaluate_command=eval_cmd, headline=recipe.headline,
         abstain_below=0.5,
         notes="Decision threshold 0.5 for every binary attribute (not tuned). A head abstains when its "
