@@ -169,6 +169,9 @@ def test_resolve_model_dir(tiny_export, tmp_path):
         bp.resolve_model_dir(str(tmp_path / "missing"))
     with pytest.raises(bp.BatchUsageError, match="holds no SavedModel"):
         bp.resolve_model_dir(str(tmp_path))
+    serving = os.path.dirname(os.path.dirname(path))  # facezoo export's DIR, with models.config
+    with pytest.raises(bp.BatchUsageError, match="serving folder of several models .tiny_model."):
+        bp.resolve_model_dir(serving)
 
 
 def test_input_pattern(tmp_path):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import sys
 
@@ -43,6 +44,8 @@ PASS_THROUGH_MODES = {"JPEG": ("RGB", "L"), "PNG": ("RGB", "RGBA", "L", "LA"), "
 FIELDS = ("probabilities", "probability", "confidence", "present", "abstain", "label", "index", "value")
 COUNTER_NAMESPACE = "facezoo"
 
+_logging_disabled = logging.root.manager.disable
+logging.disable(logging.WARNING)  # Beam's import warns about optional cloud clients it does not find
 try:  # Beam is optional: without it the element functions below still work (and are tested).
     import apache_beam as beam
     from apache_beam.ml.inference.base import ModelHandler, PredictionResult
@@ -50,6 +53,8 @@ except ImportError:  # pragma: no cover - exercised where apache-beam is not ins
     beam = None
     ModelHandler = object
     PredictionResult = None
+finally:
+    logging.disable(_logging_disabled)
 
 
 class BatchUsageError(Exception):
@@ -169,6 +174,10 @@ def resolve_model_dir(path: str) -> str:
                               "--format saved_model --out DIR, then give DIR/NAME)")
     versions = sorted((int(v) for v in os.listdir(path)
                        if v.isdigit() and os.path.isfile(os.path.join(path, v, "saved_model.pb"))))
+    if not versions and os.path.isfile(os.path.join(path, "models.config")):
+        names = sorted(n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n)))
+        raise BatchUsageError(f"--model {path}: is a serving folder of several models ({', '.join(names)}); "
+                              f"give one of them, e.g. {os.path.join(path, names[0] if names else 'NAME')}")
     if not versions:
         raise BatchUsageError(f"--model {path}: holds no SavedModel (no saved_model.pb in it or in a numbered "
                               "version folder); give DIR/NAME from facezoo export --format saved_model")
@@ -318,6 +327,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="images per model call, at most (default 32)")
     p.add_argument("--num-shards", type=int, default=0,
                    help="output files (default 0: the runner decides; 1 for a single file)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up log lines")
     args, beam_args = p.parse_known_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -342,6 +352,10 @@ def main(argv=None) -> int:
     except (BatchUsageError, OSError) as e:
         print(f"beam_predict.py: error: {e}", file=sys.stderr)
         return 2
+    if not args.verbose:
+        from facezoo.cli import quiet_tensorflow
+        quiet_tensorflow()
+        logging.getLogger().setLevel(logging.ERROR)  # Beam's runner logs a line per missing platform module
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
     options = PipelineOptions(beam_args)
