@@ -25,9 +25,10 @@ conservative.
 
 facezoo rows: ``facezoo.analyze`` with its default models (dmtl_celeba, dmtl_utkface, expression_fer: 40
 attributes, age, gender, race, 7 expressions) on the photos -- decode, RetinaFace detection, alignment to each
-model's framing, the three networks and decoding -- one photo per call and ``--batch`` photos per call; and the
-per-face model part alone (``FaceModel.describe_crops`` of the three models on faces already aligned), at batch
-1 and batched. Per face = time / faces found.
+model's framing, the three networks and decoding -- one photo per call and ``--batch`` photos per call; the
+per-face model part alone (``FaceModel.describe_crops`` of the three models on faces already aligned: scaling,
+network, decoding of every head); and the three networks alone (``FaceModel.logits`` on scaled faces), each at
+batch 1 and batched. Per face = time / faces found.
 
 Every configuration is timed once per round, in turn, for ``--rounds`` rounds (median and range printed). The
 FLOPs (2 x multiply-accumulates of convolutions and dense layers) and parameters of both sides are counted
@@ -173,7 +174,9 @@ def face_crop(image, face):
 RATIOS = (("deepface", "facezoo_analyze_b1"), ("deepface", "facezoo_analyze_batched"),
           ("deepface_tf_function_b1", "facezoo_models_b1"),
           ("deepface_tf_function_batched", "facezoo_models_batched"),
-          ("deepface_tf_function_batched", "facezoo_analyze_batched"))
+          ("deepface_tf_function_batched", "facezoo_analyze_batched"),
+          ("deepface_tf_function_b1", "facezoo_networks_b1"),
+          ("deepface_tf_function_batched", "facezoo_networks_batched"))
 
 
 class Runs:
@@ -266,6 +269,21 @@ def main(argv=None):
             for i in range(n_faces):
                 m.describe_crops(crops_m[i:i + 1])
 
+    normalized = {name: np.asarray(m.spec.normalize(tf.constant(aligned[name], tf.float32)))
+                  for name, m in ((m.card.name, m) for m in analyzer.models)}
+
+    def facezoo_networks_b1():
+        for m in analyzer.models:
+            x = normalized[m.card.name]
+            for i in range(n_faces):
+                m.logits(x[i:i + 1])
+
+    def facezoo_networks_batched():
+        for m in analyzer.models:
+            x = normalized[m.card.name]
+            for start in range(0, n_faces, args.batch):
+                m.logits(x[start:start + args.batch])
+
     def facezoo_models_batched():
         for m in analyzer.models:
             crops_m = aligned[m.card.name]
@@ -280,6 +298,8 @@ def main(argv=None):
         ("facezoo_analyze_batched", facezoo_analyze_batched, f"facezoo.analyze, {args.batch} photos per call"),
         ("facezoo_models_b1", facezoo_models_b1, "facezoo's 3 networks + decoding on aligned faces, batch 1"),
         ("facezoo_models_batched", facezoo_models_batched, f"facezoo's 3 networks + decoding, {args.batch}/call"),
+        ("facezoo_networks_b1", facezoo_networks_b1, "facezoo's 3 networks alone (cached tf.function), batch 1"),
+        ("facezoo_networks_batched", facezoo_networks_batched, f"facezoo's 3 networks alone, {args.batch}/call"),
     ]
     # Warm-up: traces every graph and touches every weight once.
     x0 = deepface_inputs(crops[0])
@@ -289,8 +309,8 @@ def main(argv=None):
         compiled[a](tf.constant(np.concatenate([x0[a]] * min(args.batch, n_faces))))
     analyzer.analyze(photos[:min(args.batch, len(photos))])
     analyzer.analyze(photos[0])
-    facezoo_models_b1()
-    facezoo_models_batched()
+    for warm in (facezoo_models_b1, facezoo_models_batched, facezoo_networks_b1, facezoo_networks_batched):
+        warm()
 
     runs = Runs()
     for r in range(args.rounds):
