@@ -18,6 +18,7 @@ TASKS: dict[str, str] = {
     "attributes": "facezoo.inference.face_model:FaceModel.from_file",
     "detection": "facezoo.face.detect:RetinaFaceDetector.from_file",
     "expression": "facezoo.inference.expression:ExpressionModel.from_file",
+    "verification": "facezoo.inference.embedding:FaceEmbedder.from_file",
 }
 
 
