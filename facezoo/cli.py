@@ -301,6 +301,18 @@ def cmd_demo(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from facezoo.evaluation.verification import is_verification_model
+    if is_verification_model(args.model):  # LFW pair protocol (facezoo.evaluation.verification)
+        from facezoo.evaluation.verification import evaluate_verification
+        from facezoo.evaluation.verification import format_table as verification_table
+        report = evaluate_verification(args.model, args.data_dir, folds=args.folds, out=args.out,
+                                       latency=not args.no_latency)
+        print(verification_table(report))
+        if args.out:
+            print(f"\nwrote {os.path.join(args.out, 'metrics.json')} and plots to {args.out}")
+        return 0
+    if args.folds is not None:
+        raise UsageError(f"--folds applies to verification models only; {args.model} is not one")
     from facezoo.evaluation.report import evaluate, format_table
     report = evaluate(args.model, args.data_dir, dataset=args.dataset, split=args.split,
                       val_percent=args.val_percent, out=args.out, batch_size=args.batch_size,
@@ -379,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=positive_int, default=128)
     s.add_argument("--max-misclassified", type=int, default=20, help="images kept per head (0: none)")
     s.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
+    s.add_argument("--folds", help="verification models: LFW View-2 folds to score, e.g. 1-3 or 1,2,3 or all "
+                                   "(default: the card's, the folds no training person is in)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("export", help="write a model for TF Serving (SavedModel), ONNX or TFLite")
