@@ -190,7 +190,8 @@ def cross_validate(distances, same, folds) -> dict:
     for fold in unique:
         held = f == fold
         threshold, train_acc = best_threshold(d[~held], s[~held])
-        per_fold.append({"fold": int(fold), "threshold": threshold, "accuracy": accuracy_at(d[held], s[held], threshold),
+        per_fold.append({"fold": int(fold), "threshold": threshold,
+                         "accuracy": accuracy_at(d[held], s[held], threshold),
                          "threshold_accuracy_on_other_folds": train_acc, "n_pairs": int(held.sum())})
     accs = np.array([p["accuracy"] for p in per_fold])
     return {"accuracy_mean": float(accs.mean()), "accuracy_std": float(accs.std()), "per_fold": per_fold}

@@ -246,7 +246,7 @@ class FaceDB:
 
     # ------------------------------------------------------------------ files
     def save(self, path) -> str:
-        """Writes ``<path>.npz`` (embeddings, labels) and ``<path>.json`` (format, model, names); returns the json path."""
+        """Writes ``<path>.npz`` (embeddings, labels) and ``<path>.json`` (format, model, names); returns the latter."""
         npz, meta_path = _paths(path)
         folder = os.path.dirname(os.path.abspath(npz))
         if not os.path.isdir(folder):
@@ -302,7 +302,8 @@ class FaceDB:
             raise DataFormatError(f"{npz}: not a FaceDB array file ({type(e).__name__}: {e})") from None
         names = meta.get("names")
         if (not isinstance(names, list) or len(set(names)) != len(names) or vectors.ndim != 2
-                or vectors.shape[1:] != (db.dim,) or labels.shape != (len(vectors),) or meta.get("count") != len(vectors)
+                or vectors.shape[1:] != (db.dim,) or labels.shape != (len(vectors),)
+                or meta.get("count") != len(vectors)
                 or (len(labels) and (labels.min() < 0 or labels.max() >= len(names)))):
             raise DataFormatError(f"{npz}: arrays and {meta_path} disagree (names, counts, labels or shapes)")
         db._names = [str(n) for n in names]

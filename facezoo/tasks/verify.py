@@ -317,7 +317,7 @@ class VerifyTask(Task):
         return {"loss": loss, **values}
 
     def validate(self, model, val_data):
-        """Per validation set of pairs: ROC AUC and the best-threshold accuracy (``<name>/auc``, ``<name>/accuracy``)."""
+        """Per validation set of pairs: ROC AUC and best-threshold accuracy (``<name>/auc``, ``<name>/accuracy``)."""
         from facezoo.evaluation.verification import best_threshold, roc_auc
         if self._forward is None or self._forward[0] is not model:
             self._forward = (model, tf.function(lambda x: model(x, training=False)["embedding"]))
