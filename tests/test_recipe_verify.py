@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from facezoo import cli, zoo
+from facezoo import zoo
 from facezoo.files import sha256_of
 from tests.helpers import run_recipe
 from tests.verify_helpers import lfw_layout, tiny_embedding_model
