@@ -26,7 +26,7 @@ import numpy as np
 
 from facezoo.errors import DataFormatError, MissingDataError, UsageError
 from facezoo.files import atomic_write, sha256_of
-from facezoo.inference.embedding import as_embeddings
+from facezoo.inference.vectors import as_embeddings
 
 FORMAT = "facezoo-facedb-1"
 
@@ -177,23 +177,27 @@ class FaceDB:
             sorted_labels = labels[order]
             starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
             identity_order = bool(np.array_equal(order, np.arange(self._n)))
-            self._groups = (None if identity_order else order, starts, sorted_labels[starts])
+            gallery = self._vectors[:self._n]
+            norms = np.einsum("ij,ij->i", gallery, gallery)
+            self._groups = (None if identity_order else order, starts, sorted_labels[starts], norms)
         return self._groups
 
-    def person_distances(self, queries) -> np.ndarray:
-        """Distance of each query embedding (Q, dim) to each enrolled person (nearest of their embeddings): (Q, P)."""
-        q = as_embeddings(queries, self.dim, "queries").astype(np.float32)
-        gallery = self._vectors[:self._n]
-        squared = (np.einsum("ij,ij->i", q, q)[:, None] + np.einsum("ij,ij->i", gallery, gallery)[None]
-                   - 2.0 * (q @ gallery.T))
-        d = np.sqrt(np.maximum(squared, 0.0))
-        order, starts, group_labels = self._grouping()
+    def _squared_person_distances(self, q) -> np.ndarray:
+        order, starts, group_labels, norms = self._grouping()
+        squared = np.einsum("ij,ij->i", q, q)[:, None] + norms[None] - 2.0 * (q @ self._vectors[:self._n].T)
         if order is not None:
-            d = d[:, order]
-        per_group = np.minimum.reduceat(d, starts, axis=1) if len(starts) < self._n else d
+            squared = squared[:, order]
+        per_group = np.minimum.reduceat(squared, starts, axis=1) if len(starts) < self._n else squared
+        if np.array_equal(group_labels, np.arange(len(group_labels))):
+            return per_group
         out = np.empty_like(per_group)
         out[:, group_labels] = per_group
         return out
+
+    def person_distances(self, queries) -> np.ndarray:
+        """Distance of each query embedding (Q, dim) to each enrolled person (nearest of their embeddings): (Q, P)."""
+        q = as_embeddings(queries, self.dim, "queries")
+        return np.sqrt(np.maximum(self._squared_person_distances(q), 0.0))
 
     def _queries(self, query, embeddings, detect):
         single = embeddings is None and not isinstance(query, (list, tuple))
@@ -217,13 +221,14 @@ class FaceDB:
         if not self._names:
             raise UsageError("search: the FaceDB is empty; enroll people first")
         vectors, single = self._queries(query, embeddings, detect)
-        d = self.person_distances(vectors)
+        d = self._squared_person_distances(vectors)  # squared: same order, the square root only for the top k
         k = min(int(k), d.shape[1])
         top = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(d.shape[1]),
                                                                                      (len(d), 1))
         rows = np.arange(len(d))[:, None]
         top = top[rows, np.argsort(d[rows, top], axis=1, kind="stable")]
-        results = [[{"name": self._names[j], "distance": round(float(d[i, j]), 6)} for j in top[i]]
+        best = np.sqrt(np.maximum(d[rows, top], 0.0))
+        results = [[{"name": self._names[j], "distance": round(float(best[i, c]), 6)} for c, j in enumerate(top[i])]
                    for i in range(len(d))]
         return results[0] if single else results
 

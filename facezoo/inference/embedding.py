@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from facezoo.errors import ChecksumError, ImageError, ModelFileError, UsageError
 from facezoo.images import describe, load_image
+from facezoo.inference.vectors import as_embeddings, euclidean  # noqa: F401  (re-exported)
 from facezoo.preprocessing import FaceFraming, prepare_input
 
 PAIR_HEAD_FILE = "pair_head.npz"
@@ -49,27 +50,6 @@ def _check_detect(detect):
 def _check_batch_size(batch_size):
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise UsageError(f"batch_size must be a positive int, got {batch_size!r}")
-
-
-def as_embeddings(x, dim: int, what: str = "embeddings") -> np.ndarray:
-    """``x`` as a float32 (N, dim) array of finite numbers (a single (dim,) vector becomes (1, dim))."""
-    try:
-        arr = np.asarray(x, np.float32)
-    except (TypeError, ValueError):
-        raise UsageError(f"{what}: expected numbers of shape (N, {dim}), got {type(x).__name__}") from None
-    if arr.ndim == 1:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] != dim:
-        raise UsageError(f"{what}: expected shape (N, {dim}) or ({dim},), got {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise UsageError(f"{what}: contains NaN or infinite values")
-    return arr
-
-
-def euclidean(a, b) -> np.ndarray:
-    """Row-wise Euclidean distances of two (N, D) arrays (or one row against N)."""
-    a, b = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
-    return np.sqrt(np.maximum(((a - b) ** 2).sum(-1), 0.0))
 
 
 class FaceEmbedder:
