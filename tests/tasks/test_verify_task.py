@@ -125,8 +125,8 @@ def test_the_task_learns_to_separate_identities_under_the_trainer(tmp_path):
     val = {"held_out": V.pairs_dataset(V.make_pairs(labels[28:], 40, seed=1), spec=spec, crops=crops[28:])}
     task = V.VerifyTask(lambda: V.training_model(V.embedding_model(tiny_embedding_model()), len(names)),
                         am_weight=0.5)
-    trainer = Trainer(task, train, TrainConfig(epochs=3, steps_per_epoch=15, learning_rate=5e-3, reference_batch=8), tmp_path,
-                      global_batch=8, val_data=val)
+    config = TrainConfig(epochs=3, steps_per_epoch=15, learning_rate=5e-3, reference_batch=8)
+    trainer = Trainer(task, train, config, tmp_path, global_batch=8, val_data=val)
     fixed = next(iter(train))
     before = V.am_softmax_loss(fixed[1], trainer.model(fixed[0])["cosines"]).numpy().mean()
     history = trainer.fit(verbose=False)
