@@ -1,5 +1,5 @@
-"""The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``evaluate``, ``export``,
-``data convert``.
+"""The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``verify``, ``evaluate``,
+``export``, ``data convert``.
 
 Anything a user caused (a missing file, an unknown model, a bad flag, a malformed label file, a
 damaged model folder, TensorFlow not installed) raises a ``facezoo.errors.UserError``: the command
@@ -115,7 +115,8 @@ def cmd_info(args) -> int:
     for split, per_ds in card.metrics.items():
         for ds, summary in per_ds.items():
             shown = {k: v for k, v in summary.items()
-                     if k.startswith("mean_") or k.endswith("_mae") or k.endswith("_accuracy")}
+                     if k.startswith("mean_") or k.endswith("_mae") or k.endswith("_accuracy")
+                     or k in ("accuracy", "auc") or k.startswith("tar_at_far")}
             text = ", ".join(f"{k} {v:.4f}" for k, v in list(shown.items())[:8])
             print(f"metrics     {split} / {ds}: {text}")
     print(f"measured by {card.evaluate_command}")
@@ -300,6 +301,25 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    if args.json:
+        check_output_file(args.json, "--json")
+    from facezoo.inference.embedding import verify
+    detect = {"auto": "auto", "yes": True, "no": False}[args.detect]
+    result = verify(args.a, args.b, model=args.model, detect=detect, threshold=args.threshold)
+    if args.json:
+        _write_json(args.json, result)
+    verdict = "same person" if result["same"] else "different people"
+    extra = f", pair head P(same) {result['probability']:.3f}" if "probability" in result else ""
+    print(f"{verdict}: distance {result['distance']:.4f} (threshold {result['threshold']:.4f}){extra}")
+    return 0
+
+
+def _write_json(path, data):
+    from facezoo.files import atomic_write
+    atomic_write(path, json.dumps(data, indent=1) + "\n")
+
+
 def cmd_evaluate(args) -> int:
     from facezoo.evaluation.verification import is_verification_model
     if is_verification_model(args.model):  # LFW pair protocol (facezoo.evaluation.verification)
@@ -379,6 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="facezoo-demo.jpg", help="annotated photo to write (default facezoo-demo.jpg)")
     s.add_argument("--json", action="store_true", help="also print the whole result as JSON")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("verify", help="are the faces of two images the same person? (distance, threshold)")
+    s.add_argument("a", metavar="IMAGE_A", help="photo (the largest face is used) or a crop in the model's framing")
+    s.add_argument("b", metavar="IMAGE_B", help="the other image")
+    s.add_argument("--model", default="verify_face", help="verification model (default verify_face)")
+    s.add_argument("--detect", choices=("auto", "yes", "no"), default="auto",
+                   help="auto: crops of the model's input size go straight in, other images are detected (default)")
+    s.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model card's)")
+    s.add_argument("--json", metavar="FILE", help="also write the whole result to FILE as JSON")
+    s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("evaluate", help="metrics of a model on a labelled split (table, JSON, plots)")
     s.add_argument("model", help="registered model name or a .keras file")

@@ -318,7 +318,7 @@ class VerifyTask(Task):
 
     def validate(self, model, val_data):
         """Per validation set of pairs: ROC AUC and best-threshold accuracy (``<name>/auc``, ``<name>/accuracy``)."""
-        from facezoo.evaluation.verification import best_threshold, roc_auc
+        from facezoo.tasks.pair_metrics import best_threshold, roc_auc
         if self._forward is None or self._forward[0] is not model:
             self._forward = (model, tf.function(lambda x: model(x, training=False)["embedding"]))
         forward = self._forward[1]

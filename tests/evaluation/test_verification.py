@@ -161,6 +161,25 @@ def test_evaluate_command_on_photos(exported_verifier, tmp_path, monkeypatch, ca
     assert cli.main(["evaluate", "tiny_verify", "--data-dir", str(lfw), "--folds", "x"]) == 2
 
 
+def test_verify_and_info_commands(exported_verifier, tmp_path, monkeypatch, capsys):
+    import facezoo
+    monkeypatch.setattr(zoo.registry, "EXPORTED_DIR", exported_verifier)
+    photo = facezoo.sample_photo()
+    out = tmp_path / "v.json"
+    assert cli.main(["verify", photo, photo, "--model", "tiny_verify", "--json", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("same person: distance 0.0000 (threshold 0.9000)")
+    result = json.loads(out.read_text())
+    assert result["same"] and result["faces"][0]["faceRectangle"]["width"] > 50
+    assert cli.main(["verify", photo, str(tmp_path / "absent.jpg"), "--model", "tiny_verify"]) == 2
+    assert "absent.jpg" in capsys.readouterr().err
+    blank = tmp_path / "blank.png"
+    from PIL import Image
+    Image.new("RGB", (120, 120), (128, 128, 128)).save(blank)
+    assert cli.main(["verify", photo, str(blank), "--model", "tiny_verify", "--detect", "yes"]) == 2
+    assert "blank.png: no face found" in capsys.readouterr().err
+    assert cli.main(["info", "tiny_verify"]) == 0 and "(verification)" in capsys.readouterr().out
+
+
 def test_folds_flag_is_refused_for_other_models(tmp_path, capsys):
     assert cli.main(["evaluate", "dmtl_celeba", "--data-dir", str(tmp_path), "--folds", "1-3"]) == 2
     assert "--folds applies to verification models only" in capsys.readouterr().err
