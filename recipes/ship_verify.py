@@ -21,6 +21,8 @@ import sys
 
 from facezoo.train.recipe_args import default_data_root
 
+LFW_LICENSE = ("LFW (Huang et al. 2007, UMass Amherst): news photographs released for research, no formal licence; "
+               "cite the LFW technical report.")
 FOLDS_NOTE = ("folds {eval}: no person of these folds is among the training people (LFW's 863 spare people, "
               "who also appear in folds 4-8, and CelebA identities); the threshold was chosen on folds {thr}")
 
@@ -39,6 +41,8 @@ def main(argv=None):
                    help="also fit and ship the binary head on these pair features (on the threshold folds)")
     p.add_argument("--framing", default="recognition_112", help="face framing of the model's crops")
     p.add_argument("--note", default="", help="a sentence appended to the card's notes")
+    p.add_argument("--extra-license", default="",
+                   help="licence terms of the data the --init trunk learnt from (e.g. UTKFace's), added to the card's")
     p.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
     p.add_argument("--exported", default=os.path.join(os.path.dirname(__file__), "..", "exported"))
     args = p.parse_args(argv)
@@ -78,9 +82,21 @@ def main(argv=None):
     if not threshold_folds:
         p.error("no fold is left to choose the threshold on; give --threshold-folds")
 
+    original = source
     model = load_keras(source)
     if len(model.output_shape) != 2:
         p.error(f"{source}: output shape {model.output_shape} is not (N, dim) embeddings")
+    import numpy as np
+    probe = np.random.default_rng(0).uniform(-1, 1, (2, *model.input_shape[1:])).astype(np.float32)
+    if not np.allclose(np.linalg.norm(np.asarray(model(probe)), axis=1), 1.0, atol=1e-3):
+        # A student regressing raw descriptors: the card's contract is unit-length embeddings.
+        from facezoo.files import atomic_save_model
+        from facezoo.tasks.verify import embedding_model
+        model = embedding_model(model, dim=int(model.output_shape[1]))
+        source = os.path.join(args.exported, f".{args.name}-normalised.keras")
+        os.makedirs(args.exported, exist_ok=True)
+        atomic_save_model(model, source)
+        print(f"{args.model or args.run}: outputs are not unit length; a UnitNormalization layer was appended")
     size = tuple(int(v) for v in model.input_shape[1:3])
     spec = PreprocessSpec(size, framing=RECOGNITION_112)
     rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))
@@ -93,7 +109,8 @@ def main(argv=None):
                      f"{size[1]} RGB face crop aligned to the {spec.framing.name} framing; two faces are the same "
                      "person when their Euclidean distance is at most thresholds['distance']."),
         architecture={"family": "embedding", "params": int(model.count_params()), "flops": 2 * count_macs(model),
-                      "embedding_dim": int(model.output_shape[1]), "source": os.path.basename(source)},
+                      "embedding_dim": int(model.output_shape[1]), "source": os.path.basename(original),
+                      "normalised_by_packaging": source != original},
         preprocessing=spec.to_dict(), label_spaces=[],
         training_data={"sources": trained, "train_people": run.get("train_people") if run else None,
                        "excluded": run.get("excluded") if run else None,
@@ -101,8 +118,10 @@ def main(argv=None):
                        "folds_note": FOLDS_NOTE.format(eval=eval_text, thr=thr_text)},
         split=f"person-disjoint: LFW View-2 folds {eval_text} are evaluated, none of their people trained; the "
               f"threshold is chosen on folds {thr_text}",
-        license=("LFW (Huang et al. 2007, research use, no formal licence) and " + celeba_license) if run
-        else "see the notes: the licence of the data the embedding was trained on",
+        license=" ".join(
+            ([LFW_LICENSE] if trained.get("lfw") else []) + ([celeba_license] if trained.get("celeba") else [])
+            + ([args.extra_license.strip()] if args.extra_license.strip() else [])
+            or ["not recorded: give --extra-license with the terms of the data the embedding learnt from"]),
         train_command=run["command"] if run else "", headline="accuracy",
         evaluate_command=f"facezoo evaluate {args.name} --data-dir {rel_data}")
     out = os.path.join(args.exported, args.name)
@@ -119,10 +138,10 @@ def main(argv=None):
     threshold, threshold_acc = V.best_threshold(distances, [q.same for q in chosen])
     card.thresholds = {"distance": round(threshold, 6)}
     notes = [f"Threshold {threshold:.4f}: best accuracy ({threshold_acc:.4f}) on the {len(chosen)} pairs of LFW "
-             f"folds {thr_text} (embedded through the analyze path), never on the evaluation folds {eval_text}."]
+             f"folds {thr_text} (embedded through the analyze path), never on the evaluation folds {eval_text}; "
+             f"folds {thr_text} may share people with the training set, which can make this threshold tighter "
+             f"than one chosen on unseen people (accuracy_at_threshold on folds {eval_text} shows its effect)."]
     if args.pair_head:
-        import numpy as np
-
         from facezoo.inference.pair_head import PairClassifier
         ok = [i for i, q in enumerate(chosen) if vectors[q.path_a] is not None and vectors[q.path_b] is not None]
         a = np.stack([vectors[chosen[i].path_a] for i in ok])
@@ -140,9 +159,12 @@ def main(argv=None):
         if os.path.isfile(os.path.join(out, "eval", f)):
             shutil.move(os.path.join(out, "eval", f), os.path.join(out, f))
     shutil.rmtree(os.path.join(out, "eval"))
+    if os.path.basename(source).startswith(f".{args.name}-normalised"):
+        os.remove(source)
     summary = {k: v for k, v in report["summary"].items()}
-    if "batch1_latency_ms" in report:
-        summary["batch1_latency_ms"] = report["batch1_latency_ms"]
+    for key in ("batch1_latency_ms", "photo_latency_ms"):
+        if key in report:
+            summary[key] = report[key]
     card.metrics = {f"lfw_view2_folds_{eval_text}": {"lfw": summary}}
     card.notes = " ".join(notes + [report["data"]["note"] + "."] + ([args.note.strip()] if args.note.strip() else []))
     finalize_files(out, card)

@@ -119,7 +119,8 @@ def embedding_model(base: keras.Model, dim: int = 128) -> keras.Model:
         x = keras.layers.Dense(dim, name="embedding_dense")(x)
     if not isinstance(base.layers[-1], keras.layers.UnitNormalization) or x is not base.outputs[0]:
         x = keras.layers.UnitNormalization(name="embedding_l2")(x)
-    return keras.Model(base.inputs, x, name=EMBEDDING_LAYER)
+    inputs = base.inputs[0] if len(base.inputs) == 1 else base.inputs  # one tensor in, not a list of one
+    return keras.Model(inputs, x, name=EMBEDDING_LAYER)
 
 
 def training_model(embedder: keras.Model, num_identities: int = 0) -> keras.Model:

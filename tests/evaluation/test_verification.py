@@ -183,3 +183,19 @@ def test_verify_and_info_commands(exported_verifier, tmp_path, monkeypatch, caps
 def test_folds_flag_is_refused_for_other_models(tmp_path, capsys):
     assert cli.main(["evaluate", "dmtl_celeba", "--data-dir", str(tmp_path), "--folds", "1-3"]) == 2
     assert "--folds applies to verification models only" in capsys.readouterr().err
+
+
+@pytest.mark.real_data
+def test_staged_lfw_photos_all_give_a_face_through_the_embedder(exported_verifier):
+    """A sample of real View-2 pairs through the photo path: every photo has a detected, aligned face."""
+    from tests.helpers import data_dir
+    root = data_dir("lfw")
+    if root is None:
+        pytest.skip("../shared/data/lfw is absent")
+    pairs = V.load_pairs(root)
+    sample = [p for p in pairs if p.fold in (1, 2)][::30]  # 40 pairs, both kinds, two folds
+    model = zoo.load("tiny_verify", directory=os.path.join(exported_verifier, "tiny_verify"))
+    out = V.evaluate_model(model, sample, progress=False)
+    s = out["summary"]
+    assert s["n_pairs"] == 40 and s["n_images_without_face"] == 0 and s["n_failed_pairs"] == 0
+    assert 0.0 <= s["auc"] <= 1.0 and len(out["per_fold"]) == 2
