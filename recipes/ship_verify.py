@@ -108,7 +108,8 @@ def main(argv=None):
         description=(f"Face verification: a {int(model.output_shape[1])}-d unit-length embedding of a {size[0]}x"
                      f"{size[1]} RGB face crop aligned to the {spec.framing.name} framing; two faces are the same "
                      "person when their Euclidean distance is at most thresholds['distance']."),
-        architecture={"family": "embedding", "params": int(model.count_params()), "flops": 2 * count_macs(model),
+        architecture={"family": "embedding", "backbone": (run or {}).get("init_model", model.name),
+                      "params": int(model.count_params()), "flops": 2 * count_macs(model),
                       "embedding_dim": int(model.output_shape[1]), "source": os.path.basename(original),
                       "normalised_by_packaging": source != original},
         preprocessing=spec.to_dict(), label_spaces=[],

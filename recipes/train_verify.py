@@ -174,7 +174,7 @@ def main(argv=None):
                                                                                       else argv))
     run = {"command": command, "config": vars(args), "eval_folds": list(eval_folds), "sources": counts,
            "train_people": len(train_names), "train_images": len(train_records), "val_people": len(val_people),
-           "val_images": len(val_idx), "preprocessing": spec.to_dict(),
+           "val_images": len(val_idx), "preprocessing": spec.to_dict(), "init_model": base.name,
            "excluded": f"every person in a pair of LFW View-2 folds {args.eval_folds}"}
     atomic_write(os.path.join(args.out, "run.json"), json.dumps(run, indent=1) + "\n")
     trainer = Trainer(task, train_data, cfg, args.out, global_batch=args.people * args.images, val_data=val_data)

@@ -13,9 +13,9 @@ may train on appear in folds 4-8 (``../shared/data/lfw/SOURCE.md``), so a model 
 folds 1-3 only; its card records that selection and ``facezoo evaluate`` uses it by default.
 
 Embeddings come from a ``FaceEmbedder`` (``evaluate_model``: every photo through the analyze path — the shipped
-detector, the largest face, aligned onto the card's framing) or from any precomputed ``path -> vector`` mapping
-(``evaluate_embeddings``, e.g. dlib's own descriptors as the reference). A photo without a face (or without a
-vector) makes its pairs "different" at distance infinity; the report counts them.
+detector, the face nearest the photo's centre, aligned onto the card's framing) or from any precomputed
+``path -> vector`` mapping (``evaluate_embeddings``, e.g. dlib's own descriptors as the reference). A photo without
+a face (or without a vector) makes its pairs "different" at distance infinity; the report counts them.
 """
 from __future__ import annotations
 
@@ -153,14 +153,14 @@ def evaluate_embeddings(vectors: Mapping, pairs, folds=None, *, threshold: float
 
 
 def model_vectors(embedder, paths, *, batch_size: int = 32, progress: bool = True) -> dict:
-    """``{path: embedding or None}``: every photo detected, its largest face aligned and embedded."""
+    """``{path: embedding or None}``: every photo detected, its central face (LFW's convention) aligned and embedded."""
     from tqdm.auto import tqdm
     paths = list(paths)
     out = {}
     with tqdm(total=len(paths), desc="embed", unit="img", disable=not progress, mininterval=5) as bar:
         for start in range(0, len(paths), batch_size):
             chunk = paths[start:start + batch_size]
-            vectors, _faces = embedder.embed_faces(chunk, detect=True, batch_size=batch_size)
+            vectors, _faces = embedder.embed_faces(chunk, detect=True, batch_size=batch_size, pick="center")
             for p, v in zip(chunk, vectors):
                 out[p] = None if np.isnan(v).any() else v
             bar.update(len(chunk))

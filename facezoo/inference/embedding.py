@@ -147,18 +147,24 @@ class FaceEmbedder:
         from facezoo.face.align import align_to_spec
         return align_to_spec(image, face.landmarks, self.spec)
 
-    def embed_faces(self, images, *, detect="auto", batch_size: int = 32, min_face: float = 20):
+    def embed_faces(self, images, *, detect="auto", batch_size: int = 32, min_face: float = 20,
+                    pick: str = "largest"):
         """Embeddings of many images without stopping at faceless photos.
+
+        ``pick`` chooses the face of a photo with several: ``"largest"`` (box area) or ``"center"`` (box centre
+        nearest the image centre: LFW's convention, whose photos are centred on the person named).
 
         Returns:
             ``(embeddings, faces)``: float32 (N, dim) with NaN rows for photos in which no face was found, and
-            per image the ``facezoo.face.Face`` used (the largest), or None when the image went in as a crop or
+            per image the ``facezoo.face.Face`` used, or None when the image went in as a crop or
             had no face; ``faces[i] is None and not np.isnan(embeddings[i]).any()`` means "used as a crop".
         Raises:
             ImageError: an input cannot be read as an image (the message names it).
         """
         _check_detect(detect)
         _check_batch_size(batch_size)
+        if pick not in ("largest", "center"):
+            raise UsageError(f"pick must be 'largest' or 'center', got {pick!r}")
         items = list(images) if isinstance(images, (list, tuple)) else [images]
         out = np.full((len(items), self.dim), np.nan, np.float32)
         faces: list = [None] * len(items)
@@ -176,7 +182,7 @@ class FaceEmbedder:
                     rows.append(start + k)
             for k, image_faces in zip(to_detect, found):
                 if image_faces:
-                    face = image_faces[0]  # largest first
+                    face = image_faces[0] if pick == "largest" else _central(image_faces, decoded[k].shape)
                     faces[start + k] = face
                     crop = self.align(decoded[k], face).astype(np.float32)
                     inputs.append(self.spec.normalize(tf.convert_to_tensor(crop)).numpy())
@@ -250,6 +256,12 @@ class FaceEmbedder:
         if self.pair_head is not None:
             result["probability"] = round(float(self.pair_head.probability(vectors[:1], vectors[1:])[0]), 4)
         return result
+
+
+def _central(faces, shape):
+    """The face whose box centre is nearest the centre of an image of ``shape``."""
+    cy, cx = shape[0] / 2.0, shape[1] / 2.0
+    return min(faces, key=lambda f: (f.box[0] + f.box[2] / 2 - cx) ** 2 + (f.box[1] + f.box[3] / 2 - cy) ** 2)
 
 
 _LOADED: dict = {}

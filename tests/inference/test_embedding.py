@@ -160,3 +160,13 @@ def test_a_card_without_threshold_says_how_to_fix_it(tmp_path):
     model = zoo.load("no_threshold", directory=folder)
     with pytest.raises(ModelFileError, match="ship_verify"):
         model.verify(*_crops(2))
+
+
+def test_the_central_face_is_picked_for_lfw_style_photos():
+    from facezoo.face.detect import Face
+    from facezoo.inference.embedding import _central
+    big_corner = Face((0, 0, 120, 120), np.zeros((5, 2), np.float32), 0.99)
+    centred = Face((100, 100, 50, 50), np.zeros((5, 2), np.float32), 0.9)
+    assert _central([big_corner, centred], (250, 250, 3)) is centred
+    with pytest.raises(UsageError, match="pick must be"):
+        FaceEmbedder.embed_faces(object.__new__(FaceEmbedder), [], pick="middle")
