@@ -124,6 +124,10 @@ class FaceEmbedder:
         return self._detector
 
     # ------------------------------------------------------------------ crops -> embeddings
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """One RGB image (uint8, or float in [0, 255]) -> the network's float input (centre-fitted, no detection)."""
+        return self._prepare(tf.convert_to_tensor(np.asarray(image, np.float32))).numpy()
+
     def embed_network_inputs(self, batch, batch_size: int = 64) -> np.ndarray:
         """Embeddings of already preprocessed network inputs (N, H, W, C) float32, in batches."""
         batch = np.asarray(batch, np.float32)

@@ -199,3 +199,33 @@ def test_staged_lfw_photos_all_give_a_face_through_the_embedder(exported_verifie
     s = out["summary"]
     assert s["n_pairs"] == 40 and s["n_images_without_face"] == 0 and s["n_failed_pairs"] == 0
     assert 0.0 <= s["auc"] <= 1.0 and len(out["per_fold"]) == 2
+
+
+def test_score_embeddings_recipe_reads_teacher_style_chunks(tmp_path, capsys):
+    """Chunks like recipes/teacher_embeddings.py writes: files relative to the data root, emb, found."""
+    from tests.helpers import run_recipe
+    lfw, names = lfw_layout(tmp_path / "lfw")
+    rng = np.random.default_rng(0)
+    files, emb = [], []
+    for p, name in enumerate(names):
+        centre = rng.normal(size=128)
+        for i in (1, 2, 3):
+            files.append(f"lfw/lfw-deepfunneled/{name}/{name}_{i:04d}.jpg")
+            emb.append(centre + rng.normal(scale=0.05, size=128))
+    found = np.ones(len(files), bool)
+    found[0] = False  # Person_A_0001: no face; its pairs fail
+    half = len(files) // 2
+    for k, part in enumerate((slice(0, half), slice(half, None))):
+        np.savez(tmp_path / f"chunk_{k:05d}.npz", files=np.array(files[part]), emb=np.array(emb[part]),
+                 found=found[part])
+    out = tmp_path / "eval"
+    assert run_recipe("score_embeddings.py", [str(tmp_path / "chunk_00000.npz"), str(tmp_path / "chunk_00001.npz"),
+                                              "--data-dir", str(lfw), "--folds", "all", "--normalise",
+                                              "--out", str(out)]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    s = report["summary"]
+    assert report["data"]["folds"] == [1, 2, 3] and s["n_images_without_vector"] == 1
+    assert s["n_failed_pairs"] == 2 and s["n_pairs"] == 12  # fold 1: A_0001 is in a same and a different pair
+    assert (out / V.ROC_FILE).is_file()
+    assert run_recipe("score_embeddings.py", [str(tmp_path / "absent.npz"), "--data-dir", str(lfw)]) == 2
+    assert "absent.npz: no such file" in capsys.readouterr().err
