@@ -62,3 +62,27 @@ def test_train_resume_ship_evaluate_verify(tmp_path, celeba_layout, capsys):
     again = evaluate_verification("verify_tiny", str(lfw), directory=str(folder), latency=False, progress=False)
     assert again["summary"]["accuracy"] == pytest.approx(summary["accuracy"])
     assert again["data"]["folds"] == [1, 2] and again["data"]["folds_from"] == "the model card"
+
+
+@pytest.mark.parametrize("recipe, options", [
+    ("train_verify.py", ["--init", "--data-root", "--eval-folds", "--people", "--images", "--margin", "--am-weight",
+                         "--epochs", "--out"]),
+    ("ship_verify.py", ["--run", "--model", "--eval-folds", "--threshold-folds", "--pair-head", "--exported"]),
+    ("score_embeddings.py", ["--data-dir", "--folds", "--normalise", "--out"]),
+])
+def test_recipe_help(recipe, options, capsys):
+    assert run_recipe(recipe, ["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(o in out for o in options)
+
+
+def test_train_recipe_refuses_bad_arguments_before_any_work(tmp_path, capsys):
+    assert run_recipe("train_verify.py", ["--init", str(tmp_path / "absent.keras")]) == 2
+    assert "absent.keras: no such file" in capsys.readouterr().err
+    init = tmp_path / "init.keras"
+    init.write_bytes(b"")
+    assert run_recipe("train_verify.py", ["--init", str(init), "--eval-folds", "3-1"]) == 2
+    assert "runs backwards" in capsys.readouterr().err
+    assert run_recipe("train_verify.py", ["--init", str(init), "--no-lfw", "--no-celeba"]) == 2
+    assert run_recipe("ship_verify.py", ["--model", str(init), "--data-dir", str(tmp_path)]) == 2
+    assert "no pairs.txt" in capsys.readouterr().err
