@@ -123,6 +123,10 @@ def main(argv=None):
 
     os.makedirs(args.out, exist_ok=True)
     base = load_keras(args.init)
+    try:
+        V.embedding_model(base)
+    except ValueError as e:
+        p.error(f"--init {args.init}: {e}")
     size = tuple(int(v) for v in base.input_shape[1:3])
     spec = PreprocessSpec(size, framing=RECOGNITION_112)
 
@@ -152,8 +156,14 @@ def main(argv=None):
     val_idx = [i for i, (_, who) in enumerate(records) if who in val_people]
     train_records = [records[i] for i in train_idx]
     _, _, train_names = V.label_records(train_records)
+    # A resumed run draws new batches: the sampler's seed moves on with the step the checkpoint holds.
+    state = os.path.join(args.out, "state.json")
+    resume_step = 0
+    if os.path.isfile(state):
+        with open(state) as f:
+            resume_step = int(json.load(f)["step"])
     train_data, _ = V.pk_dataset(train_records, args.people, args.images, spec=spec, crops=crops[train_idx],
-                                 seed=args.seed)
+                                 seed=args.seed + 7919 * resume_step)
     val_data = {}
     if val_idx:
         val_labels = V.label_records([records[i] for i in val_idx])[1]
