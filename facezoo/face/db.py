@@ -200,7 +200,8 @@ class FaceDB:
         return np.sqrt(np.maximum(self._squared_person_distances(q), 0.0))
 
     def _queries(self, query, embeddings, detect):
-        single = embeddings is None and not isinstance(query, (list, tuple))
+        single = embeddings is None and not isinstance(query, (list, tuple)) and not (
+            isinstance(query, np.ndarray) and query.ndim == 4)
         if embeddings is not None:
             single = np.ndim(embeddings) == 1
         return self._embeddings(query, embeddings, detect, "search"), single

@@ -169,7 +169,7 @@ class FaceEmbedder:
         _check_batch_size(batch_size)
         if pick not in ("largest", "center"):
             raise UsageError(f"pick must be 'largest' or 'center', got {pick!r}")
-        items = list(images) if isinstance(images, (list, tuple)) else [images]
+        items = _items(images)
         out = np.full((len(items), self.dim), np.nan, np.float32)
         faces: list = [None] * len(items)
         for start in range(0, len(items), batch_size):
@@ -199,7 +199,7 @@ class FaceEmbedder:
         """Embeddings of one image or a list: float32 (N, dim), rows of unit length.
 
         Args:
-            images: a path, bytes, a numpy array, a PIL image, or a list of these.
+            images: a path, bytes, a numpy array, a PIL image, or a list of these (or an (N, H, W, 3) array).
             detect: ``True``: find the largest face (shipped RetinaFace) and align it to the card's framing;
                 ``False``: the images are crops in the framing (centre-cropped to the input's aspect and resized,
                 as ``FaceModel.predict`` does); ``"auto"``: crops when exactly of the input size, else detect.
@@ -208,7 +208,7 @@ class FaceEmbedder:
         Raises:
             ImageError: an input is not a readable image; ``NoFaceError`` when a photo has no face.
         """
-        items = list(images) if isinstance(images, (list, tuple)) else [images]
+        items = _items(images)
         vectors, _faces = self.embed_faces(items, detect=detect, batch_size=batch_size)
         missing = np.isnan(vectors).any(1)
         if missing.any():
@@ -260,6 +260,15 @@ class FaceEmbedder:
         if self.pair_head is not None:
             result["probability"] = round(float(self.pair_head.probability(vectors[:1], vectors[1:])[0]), 4)
         return result
+
+
+def _items(images) -> list:
+    """A list of inputs: a list or tuple as it is, an (N, H, W, C) array as N images, anything else as one."""
+    if isinstance(images, (list, tuple)):
+        return list(images)
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return list(images)
+    return [images]
 
 
 def _central(faces, shape):

@@ -158,6 +158,7 @@ def test_images_enroll_and_the_file_belongs_to_the_model(embedder, tmp_path):
     db = FaceDB(embedder)
     assert db.enroll("x", list(crops[:2])) == 2 and db.enroll("y", crops[2]) == 1
     assert db.identify(crops[2]) == {"name": "y", "distance": pytest.approx(0.0, abs=1e-3)}
+    assert [r[0]["name"] for r in db.search(crops, k=1)] == ["x", "x", "y"]  # an (N, H, W, 3) batch: N answers
     db.save(tmp_path / "db")
     assert FaceDB.load(tmp_path / "db", embedder).names == ["x", "y"]
     other = zoo.load("other", directory=package_tiny_embedder(str(tmp_path), name="other", seed=5)[0])

@@ -35,6 +35,7 @@ def test_embeddings_are_unit_length_and_batching_does_not_change_them(embedder):
     np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
     alone = np.concatenate([embedder.embed(c) for c in crops])
     np.testing.assert_allclose(together, alone, atol=1e-5)
+    np.testing.assert_allclose(embedder.embed(crops), together, atol=1e-6)  # an (N, H, W, 3) array is N images
     # A crop of the input size goes straight in under "auto"; a bigger image with detect=False is centre-fitted.
     np.testing.assert_allclose(embedder.embed(list(crops), detect=False), together, atol=1e-6)
     assert embedder.embed(np.kron(crops[0], np.ones((2, 2, 1), np.uint8)), detect=False).shape == (1, 128)
