@@ -113,7 +113,8 @@ def load(name: str, *, directory: str | None = None):
 
     Returns:
         For ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``; for ``"detection"`` a
-        ``facezoo.face.detect.RetinaFaceDetector``.
+        ``facezoo.face.detect.RetinaFaceDetector``; for ``"verification"`` a
+        ``facezoo.inference.embedding.FaceEmbedder``.
     """
     directory = directory or model_dir(name)
     card = ModelCard.from_json(os.path.join(directory, CARD_FILE))
