@@ -221,6 +221,9 @@ def face_lines(result) -> list[str]:
     for i, face in enumerate(faces):
         r = face["faceRectangle"]
         head = f"  face {i + 1} at {r['left']},{r['top']} {r['width']}x{r['height']} (score {face['score']:.2f}): "
+        if "identity" in face:
+            who = face["identity"]
+            head += f"[{who['name']}, distance {who['distance']:.3f}] " if who else "[unknown person] "
         lines.append(head + summary_line({"input": "", "attributes": face["attributes"]}).split(": ", 1)[1])
     return lines
 
@@ -248,6 +251,10 @@ def cmd_analyze(args) -> int:
     if not files:
         print(f"facezoo analyze: no image files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
+    facedb = None
+    if args.facedb:
+        from facezoo.inference.facedb_cli import open_db
+        facedb = open_db(args.facedb)
     analyzer = FaceAnalyzer(_model_names(args.models), detector=args.detector)
     results = []
     try:
@@ -255,7 +262,7 @@ def cmd_analyze(args) -> int:
                           disable=len(files) <= args.batch_size, file=sys.stderr):
             chunk = files[start:start + args.batch_size]
             for path, r in zip(chunk, analyzer.analyze(chunk, min_face=args.min_face, max_faces=args.max_faces,
-                                                       errors="collect")):
+                                                       errors="collect", facedb=facedb)):
                 results.append(r)
                 if "error" in r:
                     print(f"facezoo analyze: {r['error']}", file=sys.stderr)
@@ -393,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--min-face", type=positive_int, default=20, help="smallest face side in pixels (default 20)")
     s.add_argument("--max-faces", type=positive_int, default=None, help="at most this many faces per photo")
     s.add_argument("--batch-size", type=positive_int, default=16, help="photos per batch (default 16)")
+    s.add_argument("--facedb", metavar="DB", help="name each face from this FaceDB (facezoo facedb enroll)")
     s.set_defaults(func=cmd_analyze)
 
     s = sub.add_parser("demo", help="analyze the bundled photo with every shipped model and write it annotated")
@@ -439,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from facezoo.data import cli as data_cli
     data_cli.add_parser(sub)
+    from facezoo.inference import facedb_cli  # imports nothing heavy: `facezoo list` works without TensorFlow
+    facedb_cli.add_parser(sub)
     return p
 
 

@@ -265,6 +265,24 @@ class FaceDB:
         atomic_write(meta_path, json.dumps(meta, indent=1) + "\n")
         return meta_path
 
+    @staticmethod
+    def model_name(path) -> str:
+        """The name of the model a saved database was made with (read from its JSON)."""
+        _npz, meta_path = _paths(path)
+        if not os.path.isfile(meta_path):
+            raise MissingDataError(f"{meta_path}: FaceDB file does not exist")
+        try:
+            with open(meta_path, encoding="utf-8") as f:
+                return str(json.load(f)["model"]["model"])
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise DataFormatError(f"{meta_path}: not a facezoo FaceDB file ({type(e).__name__}: {e})") from None
+
+    @classmethod
+    def open(cls, path, directory: str | None = None) -> "FaceDB":
+        """``load`` with the registered model the file names (``directory``: that model's folder instead)."""
+        from facezoo.zoo import load
+        return cls.load(path, load(cls.model_name(path), directory=directory))
+
     @classmethod
     def load(cls, path, embedder=None, *, identity: dict | None = None) -> "FaceDB":
         """Reads a database written by ``save``, refusing one made with a different model.

@@ -229,3 +229,32 @@ def test_score_embeddings_recipe_reads_teacher_style_chunks(tmp_path, capsys):
     assert (out / V.ROC_FILE).is_file()
     assert run_recipe("score_embeddings.py", [str(tmp_path / "absent.npz"), "--data-dir", str(lfw)]) == 2
     assert "absent.npz: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_facedb_commands_and_analyze_with_a_facedb(exported_verifier, tmp_path, monkeypatch, capsys):
+    import facezoo
+    link = os.path.join(exported_verifier, "dmtl_celeba")
+    if not os.path.lexists(link):
+        os.symlink(zoo.model_dir("dmtl_celeba"), link)  # analyze's attribute model beside the tiny verifier
+    monkeypatch.setattr(zoo.registry, "EXPORTED_DIR", exported_verifier)
+    photo, db = facezoo.sample_photo(), str(tmp_path / "people")
+    assert cli.main(["facedb", "list", db]) == 2
+    assert "no FaceDB there" in capsys.readouterr().err
+    assert cli.main(["facedb", "enroll", db, "Eileen Collins", photo, "--model", "tiny_verify"]) == 0
+    assert "1 people, 1 embeddings" in capsys.readouterr().out
+    assert cli.main(["facedb", "list", db, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["people"] == {"Eileen Collins": 1} and listed["model"]["model"] == "tiny_verify"
+    assert cli.main(["facedb", "search", db, photo]) == 0
+    assert "Eileen Collins 0.000 (match)" in capsys.readouterr().out
+    out = tmp_path / "a.json"
+    assert cli.main(["analyze", photo, "--models", "dmtl_celeba", "--facedb", db, "--json", str(out)]) == 0
+    face = json.loads(out.read_text())[0]["faces"][0]
+    assert face["identity"]["name"] == "Eileen Collins" and "Smiling" in face["attributes"]
+    assert cli.main(["analyze", photo, "--models", "dmtl_celeba", "--facedb", db]) == 0
+    assert "[Eileen Collins, distance 0.000]" in capsys.readouterr().out
+    assert cli.main(["facedb", "remove", db, "Nobody"]) == 2
+    assert "'Nobody' is not enrolled" in capsys.readouterr().err
+    assert cli.main(["facedb", "remove", db, "Eileen Collins"]) == 0
+    assert "0 people left" in capsys.readouterr().out
