@@ -29,6 +29,14 @@ def analyze(images, models=("dmtl_celeba", "dmtl_utkface", "expression_fer"), **
     return _analyze(images, models, **kwargs)
 
 
+def verify(a, b, model="verify_face", **kwargs):
+    """Same person? Distance, threshold and decision for two faces; see ``facezoo.inference.embedding.verify``."""
+    from facezoo.errors import require_tensorflow
+    require_tensorflow()
+    from facezoo.inference.embedding import verify as _verify
+    return _verify(a, b, model, **kwargs)
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
         if name in _NEEDS_TENSORFLOW:

@@ -1,5 +1,5 @@
-"""The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``evaluate``, ``export``,
-``data convert``.
+"""The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``verify``, ``evaluate``,
+``export``, ``data convert``.
 
 Anything a user caused (a missing file, an unknown model, a bad flag, a malformed label file, a
 damaged model folder, TensorFlow not installed) raises a ``facezoo.errors.UserError``: the command
@@ -115,7 +115,8 @@ def cmd_info(args) -> int:
     for split, per_ds in card.metrics.items():
         for ds, summary in per_ds.items():
             shown = {k: v for k, v in summary.items()
-                     if k.startswith("mean_") or k.endswith("_mae") or k.endswith("_accuracy")}
+                     if k.startswith("mean_") or k.endswith("_mae") or k.endswith("_accuracy")
+                     or k in ("accuracy", "auc") or k.startswith("tar_at_far")}
             text = ", ".join(f"{k} {v:.4f}" for k, v in list(shown.items())[:8])
             print(f"metrics     {split} / {ds}: {text}")
     print(f"measured by {card.evaluate_command}")
@@ -220,6 +221,9 @@ def face_lines(result) -> list[str]:
     for i, face in enumerate(faces):
         r = face["faceRectangle"]
         head = f"  face {i + 1} at {r['left']},{r['top']} {r['width']}x{r['height']} (score {face['score']:.2f}): "
+        if "identity" in face:
+            who = face["identity"]
+            head += f"[{who['name']}, distance {who['distance']:.3f}] " if who else "[unknown person] "
         lines.append(head + summary_line({"input": "", "attributes": face["attributes"]}).split(": ", 1)[1])
     return lines
 
@@ -247,6 +251,10 @@ def cmd_analyze(args) -> int:
     if not files:
         print(f"facezoo analyze: no image files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
+    facedb = None
+    if args.facedb:
+        from facezoo.inference.facedb_cli import open_db
+        facedb = open_db(args.facedb)
     analyzer = FaceAnalyzer(_model_names(args.models), detector=args.detector)
     results = []
     try:
@@ -254,7 +262,7 @@ def cmd_analyze(args) -> int:
                           disable=len(files) <= args.batch_size, file=sys.stderr):
             chunk = files[start:start + args.batch_size]
             for path, r in zip(chunk, analyzer.analyze(chunk, min_face=args.min_face, max_faces=args.max_faces,
-                                                       errors="collect")):
+                                                       errors="collect", facedb=facedb)):
                 results.append(r)
                 if "error" in r:
                     print(f"facezoo analyze: {r['error']}", file=sys.stderr)
@@ -300,7 +308,38 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    if args.json:
+        check_output_file(args.json, "--json")
+    from facezoo.inference.embedding import verify
+    detect = {"auto": "auto", "yes": True, "no": False}[args.detect]
+    result = verify(args.a, args.b, model=args.model, detect=detect, threshold=args.threshold)
+    if args.json:
+        _write_json(args.json, result)
+    verdict = "same person" if result["same"] else "different people"
+    extra = f", pair head P(same) {result['probability']:.3f}" if "probability" in result else ""
+    print(f"{verdict}: distance {result['distance']:.4f} (threshold {result['threshold']:.4f}){extra}")
+    return 0
+
+
+def _write_json(path, data):
+    from facezoo.files import atomic_write
+    atomic_write(path, json.dumps(data, indent=1) + "\n")
+
+
 def cmd_evaluate(args) -> int:
+    from facezoo.evaluation.verification import is_verification_model
+    if is_verification_model(args.model):  # LFW pair protocol (facezoo.evaluation.verification)
+        from facezoo.evaluation.verification import evaluate_verification
+        from facezoo.evaluation.verification import format_table as verification_table
+        report = evaluate_verification(args.model, args.data_dir, folds=args.folds, out=args.out,
+                                       latency=not args.no_latency)
+        print(verification_table(report))
+        if args.out:
+            print(f"\nwrote {os.path.join(args.out, 'metrics.json')} and plots to {args.out}")
+        return 0
+    if args.folds is not None:
+        raise UsageError(f"--folds applies to verification models only; {args.model} is not one")
     from facezoo.evaluation.report import evaluate, format_table
     report = evaluate(args.model, args.data_dir, dataset=args.dataset, split=args.split,
                       val_percent=args.val_percent, out=args.out, batch_size=args.batch_size,
@@ -361,12 +400,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--min-face", type=positive_int, default=20, help="smallest face side in pixels (default 20)")
     s.add_argument("--max-faces", type=positive_int, default=None, help="at most this many faces per photo")
     s.add_argument("--batch-size", type=positive_int, default=16, help="photos per batch (default 16)")
+    s.add_argument("--facedb", metavar="DB", help="name each face from this FaceDB (facezoo facedb enroll)")
     s.set_defaults(func=cmd_analyze)
 
     s = sub.add_parser("demo", help="analyze the bundled photo with every shipped model and write it annotated")
     s.add_argument("--out", default="facezoo-demo.jpg", help="annotated photo to write (default facezoo-demo.jpg)")
     s.add_argument("--json", action="store_true", help="also print the whole result as JSON")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("verify", help="are the faces of two images the same person? (distance, threshold)")
+    s.add_argument("a", metavar="IMAGE_A", help="photo (the largest face is used) or a crop in the model's framing")
+    s.add_argument("b", metavar="IMAGE_B", help="the other image")
+    s.add_argument("--model", default="verify_face", help="verification model (default verify_face)")
+    s.add_argument("--detect", choices=("auto", "yes", "no"), default="auto",
+                   help="auto: crops of the model's input size go straight in, other images are detected (default)")
+    s.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model card's)")
+    s.add_argument("--json", metavar="FILE", help="also write the whole result to FILE as JSON")
+    s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("evaluate", help="metrics of a model on a labelled split (table, JSON, plots)")
     s.add_argument("model", help="registered model name or a .keras file")
@@ -379,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=positive_int, default=128)
     s.add_argument("--max-misclassified", type=int, default=20, help="images kept per head (0: none)")
     s.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
+    s.add_argument("--folds", help="verification models: LFW View-2 folds to score, e.g. 1-3 or 1,2,3 or all "
+                                   "(default: the card's, the folds no training person is in)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("export", help="write a model for TF Serving (SavedModel), ONNX or TFLite")
@@ -395,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from facezoo.data import cli as data_cli
     data_cli.add_parser(sub)
+    from facezoo.inference import facedb_cli  # imports nothing heavy: `facezoo list` works without TensorFlow
+    facedb_cli.add_parser(sub)
     return p
 
 

@@ -61,7 +61,7 @@ class FaceAnalyzer:
         self.batch_size = int(batch_size)
 
     def analyze(self, images, *, min_face: float = 20, score_threshold: float | None = None,
-                max_faces: int | None = None, errors: str = "raise"):
+                max_faces: int | None = None, errors: str = "raise", facedb=None):
         """Describes every face of one image or a list of them.
 
         Args:
@@ -71,6 +71,9 @@ class FaceAnalyzer:
             max_faces: at most this many faces per image, largest first (None: all).
             errors: ``"raise"`` stops at the first bad input with an ``ImageError`` naming it; ``"collect"``
                 returns ``{"input": ..., "error": "..."}`` for it and carries on.
+            facedb: a ``facezoo.face.db.FaceDB`` (with its embedder): each face is aligned to the embedder's
+                framing, embedded and looked up; the face gets ``identity`` ``{"name", "distance"}`` of the nearest
+                enrolled person within the model card's threshold, or None.
 
         Returns:
             Per image ``{"input", "width", "height", "faces": [...]}``; each face has ``faceRectangle``
@@ -81,6 +84,8 @@ class FaceAnalyzer:
         """
         if errors not in ("raise", "collect"):
             raise UsageError(f"errors must be 'raise' or 'collect', got {errors!r}")
+        if facedb is not None and getattr(facedb, "embedder", None) is None:
+            raise UsageError("facedb must be a FaceDB holding its embedder (FaceDB(model) or FaceDB.load(path, model))")
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
         results: list = [None] * len(items)
@@ -104,8 +109,9 @@ class FaceAnalyzer:
                 for j, attributes in enumerate(described):
                     for name, entry in attributes.items():
                         per_face[start + j].setdefault(name, {**entry, "model": model.card.name})
+        identities = _identities(facedb, decoded, faces, self.batch_size) if facedb is not None else None
         by_image: dict[int, list] = {}
-        for (k, face), attributes in zip(faces, per_face):
+        for n, ((k, face), attributes) in enumerate(zip(faces, per_face)):
             entry = {"faceRectangle": face_rectangle(face.box),
                      "landmarks": {n: [round(float(x), 2), round(float(y), 2)]
                                    for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks)},
@@ -113,11 +119,23 @@ class FaceAnalyzer:
                      "attributes": attributes}
             if "scores" in attributes.get("expression", {}):
                 entry["scores"] = attributes["expression"]["scores"]  # the expression API's per-face scores
+            if identities is not None:
+                entry["identity"] = identities[n]
             by_image.setdefault(k, []).append(entry)
         for k, (i, image) in enumerate(zip(where, decoded)):
             results[i] = {"input": describe(items[i]), "width": int(image.shape[1]), "height": int(image.shape[0]),
                           "faces": by_image.get(k, [])}
         return results[0] if single else results
+
+
+def _identities(facedb, decoded, faces, batch_size) -> list:
+    """Per face the ``facedb`` match within its model's threshold (``{"name", "distance"}``) or None."""
+    if not faces or not len(facedb):
+        return [None] * len(faces)
+    embedder = facedb.embedder
+    crops = np.stack([_align(decoded[k], face, embedder.spec) for k, face in faces])
+    vectors = embedder.embed_crops(crops, batch_size)
+    return facedb.identify(embeddings=vectors)
 
 
 def _align(image, face, spec):
@@ -129,7 +147,8 @@ _ANALYZERS: dict = {}
 
 
 def analyze(images, models=DEFAULT_MODELS, *, detector="retinaface", min_face: float = 20,
-            score_threshold: float | None = None, max_faces: int | None = None, errors: str = "raise"):
+            score_threshold: float | None = None, max_faces: int | None = None, errors: str = "raise",
+            facedb=None):
     """``FaceAnalyzer(models, detector).analyze(images, ...)``; analyzers of named models are kept for reuse.
 
     See ``FaceAnalyzer.analyze`` for arguments and the result format.
@@ -143,4 +162,4 @@ def analyze(images, models=DEFAULT_MODELS, *, detector="retinaface", min_face: f
         if named:
             _ANALYZERS[key] = analyzer
     return analyzer.analyze(images, min_face=min_face, score_threshold=score_threshold, max_faces=max_faces,
-                            errors=errors)
+                            errors=errors, facedb=facedb)

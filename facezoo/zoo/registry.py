@@ -18,6 +18,7 @@ TASKS: dict[str, str] = {
     "attributes": "facezoo.inference.face_model:FaceModel.from_file",
     "detection": "facezoo.face.detect:RetinaFaceDetector.from_file",
     "expression": "facezoo.inference.expression:ExpressionModel.from_file",
+    "verification": "facezoo.inference.embedding:FaceEmbedder.from_file",
 }
 
 
@@ -112,7 +113,8 @@ def load(name: str, *, directory: str | None = None):
 
     Returns:
         For ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``; for ``"detection"`` a
-        ``facezoo.face.detect.RetinaFaceDetector``.
+        ``facezoo.face.detect.RetinaFaceDetector``; for ``"verification"`` a
+        ``facezoo.inference.embedding.FaceEmbedder``.
     """
     directory = directory or model_dir(name)
     card = ModelCard.from_json(os.path.join(directory, CARD_FILE))
