@@ -60,7 +60,9 @@ def parse_args(argv=None):
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--eval-folds", default="1,2,3", help="LFW View-2 folds whose people never train")
-    p.add_argument("--val-faces", type=positive_int, default=1500, help="validation faces for stopping")
+    p.add_argument("--val-sample", type=positive_int, default=40,
+                   help="percent of the validation people's faces used for stopping (a stable md5 sample)")
+    p.add_argument("--prepare-only", action="store_true", help="align and cache the crops, then stop")
     p.add_argument("--checkpoint-every", type=int, default=100, help="extra mid-epoch checkpoint every N steps")
     p.add_argument("--limit", type=positive_int, default=None, help="first N faces per source (smoke tests)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads")
@@ -150,49 +152,70 @@ def aligned_crops(data_root: str, files, landmarks, desc: str) -> np.ndarray:
     return out
 
 
-def load_faces(args):
-    """Train and validation crops with their teacher vectors (cached under ``--out``)."""
+def _sampled(files, percent: int) -> np.ndarray:
+    """A stable sample of files: md5(name) % 100 < percent (the same file is chosen whatever else is there)."""
+    import hashlib
+    return np.array([int(hashlib.md5(f.encode()).hexdigest(), 16) % 100 < percent for f in files], bool)
+
+
+def source_faces(args, source: str, folds) -> dict | None:
+    """One source's train and sampled validation faces: files, split, teacher vectors and 120x120 crops.
+
+    Crops are cached per source under ``--out/crops/`` and extended when more teacher chunks exist, so the
+    (slow) alignment of a source is done once even while the teacher is still running.
+    """
     import teacher_embeddings as te
 
-    cache = os.path.join(args.out, "faces.npz")
+    if not os.path.isdir(os.path.join(args.teacher, source)):
+        print(f"{source}: no teacher vectors under {args.teacher}; skipped", flush=True)
+        return None
+    d = te.load_chunks(args.teacher, source, flip=True)
+    n = len(d["files"]) if args.limit is None else min(args.limit, len(d["files"]))
+    keep = np.arange(n)[d["found"][:n]]
+    split = assign_splits(args.data_root, d["files"][keep], source, folds)
+    use = (split == "train") | ((split == "val") & _sampled(d["files"][keep], args.val_sample))
+    keep, split = keep[use], split[use]
+    files = d["files"][keep]
+    cache = os.path.join(args.out, "crops", f"{source}.npz")
+    known = {}
     if os.path.isfile(cache):
-        d = np.load(cache)
-        return {k: d[k] for k in d}
+        c = np.load(cache)
+        known = {f: i for i, f in enumerate(c["files"])}
+        cached = c["crops"]
+    todo = [i for i, f in enumerate(files) if f not in known]
+    fresh = aligned_crops(args.data_root, files[todo], d["landmarks"][keep][todo], f"align {source}") if todo else None
+    crops = np.zeros((len(files), CACHE_SIDE, CACHE_SIDE, 3), np.uint8)
+    for i, f in enumerate(files):
+        if f in known:
+            crops[i] = cached[known[f]]
+    if todo:
+        crops[todo] = fresh
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        tmp = cache + f".tmp-{os.getpid()}.npz"
+        np.savez(tmp, files=files, crops=crops)
+        os.replace(tmp, cache)
+    emb = d["emb"][keep]
+    print(f"{source}: {len(files)} faces: train {int((split == 'train').sum())}, val {int((split == 'val').sum())}"
+          f" (of {n} cached teacher vectors; mirrored teacher pass: {'yes' if 'emb_flip' in d else 'no'})",
+          flush=True)
+    return {"files": files, "split": split, "emb": emb, "emb_flip": d["emb_flip"][keep] if "emb_flip" in d else emb,
+            "crops": crops}
+
+
+def load_faces(args):
+    """Train and validation crops with their teacher vectors, over every source with teacher vectors."""
+    import teacher_embeddings as te
+
     folds = {int(v) for v in args.eval_folds.split(",") if v.strip()}
-    parts = {k: [] for k in ("files", "emb", "emb_flip", "landmarks", "split")}
-    for source in te.SOURCES:
-        if not os.path.isdir(os.path.join(args.teacher, source)):
-            print(f"{source}: no teacher vectors under {args.teacher}; skipped", flush=True)
-            continue
-        d = te.load_chunks(args.teacher, source, flip=True)
-        n = len(d["files"]) if args.limit is None else min(args.limit, len(d["files"]))
-        keep = np.arange(n)[d["found"][:n]]
-        split = assign_splits(args.data_root, d["files"][keep], source, folds)
-        parts["files"].append(d["files"][keep])
-        parts["emb"].append(d["emb"][keep])
-        parts["emb_flip"].append(d["emb_flip"][keep] if "emb_flip" in d else d["emb"][keep])
-        parts["landmarks"].append(d["landmarks"][keep])
-        parts["split"].append(split)
-        print(f"{source}: {len(keep)} faces with a teacher vector: "
-              + ", ".join(f"{s} {int((split == s).sum())}" for s in ("train", "val", "out")), flush=True)
-    if not parts["files"]:
+    parts = [p for p in (source_faces(args, s, folds) for s in te.SOURCES) if p is not None]
+    if not parts:
         raise SystemExit(f"error: no teacher vectors under {args.teacher!r}; run recipes/teacher_embeddings.py")
-    merged = {k: np.concatenate(v) for k, v in parts.items()}
-    rng = np.random.default_rng(args.seed)
-    train = np.flatnonzero(merged["split"] == "train")
-    val = np.flatnonzero(merged["split"] == "val")
-    val = np.sort(rng.choice(val, min(args.val_faces, len(val)), replace=False))
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     faces = {}
-    for name, idx in (("train", train), ("val", val)):
-        faces[f"{name}_files"] = merged["files"][idx]
-        faces[f"{name}_emb"] = merged["emb"][idx]
-        faces[f"{name}_emb_flip"] = merged["emb_flip"][idx]
-        faces[f"{name}_crops"] = aligned_crops(args.data_root, merged["files"][idx], merged["landmarks"][idx],
-                                               f"align {name}")
-    os.makedirs(args.out, exist_ok=True)
-    tmp = cache + f".tmp-{os.getpid()}.npz"
-    np.savez(tmp, **faces)
-    os.replace(tmp, cache)
+    for name in ("train", "val"):
+        idx = np.flatnonzero(merged["split"] == name)
+        for k in ("files", "emb", "emb_flip", "crops"):
+            faces[f"{name}_{k}"] = merged[k][idx]
     return faces
 
 
@@ -229,6 +252,8 @@ def main(argv=None) -> int:
     from facezoo.train.loop import TrainConfig, Trainer
 
     faces = load_faces(args)
+    if args.prepare_only:
+        return 0
     n_train = len(faces["train_crops"])
     if n_train < args.batch_size:
         print(f"error: only {n_train} training faces (batch {args.batch_size})", file=sys.stderr)

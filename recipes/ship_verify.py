@@ -59,16 +59,16 @@ def main(argv=None):
         source = args.model
     if not os.path.isfile(source):
         p.error(f"{source}: no such file")
-    if args.framing != "recognition_112":
-        p.error(f"--framing {args.framing!r}: only recognition_112 is known")
+    from facezoo.inference.embedding import FRAMINGS, framing_spec
+    if args.framing not in FRAMINGS:
+        p.error(f"--framing {args.framing!r}: choose from {', '.join(FRAMINGS)}")
 
     from facezoo import zoo
     from facezoo.data.datasets import DATASETS
     from facezoo.evaluation import verification as V
-    from facezoo.inference.embedding import PAIR_HEAD_FILE, RECOGNITION_112
+    from facezoo.inference.embedding import PAIR_HEAD_FILE
     from facezoo.models.flops import count_macs
     from facezoo.models.weights import load_keras
-    from facezoo.preprocessing import PreprocessSpec
     from facezoo.zoo.package import finalize_files, package_model
 
     pairs = V.load_pairs(data_dir)
@@ -98,7 +98,7 @@ def main(argv=None):
         atomic_save_model(model, source)
         print(f"{args.model or args.run}: outputs are not unit length; a UnitNormalization layer was appended")
     size = tuple(int(v) for v in model.input_shape[1:3])
-    spec = PreprocessSpec(size, framing=RECOGNITION_112)
+    spec = framing_spec(args.framing, size)
     rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))
     eval_text, thr_text = V.folds_text(eval_folds), V.folds_text(threshold_folds)
     celeba_license = DATASETS["celeba"].license

@@ -39,7 +39,7 @@ def build_parser():
     p.add_argument("--max-people", type=positive_int, default=None, help="at most this many people per data set")
     p.add_argument("--val-percent", type=int, default=10, help="share of people held out for validation (10)")
     p.add_argument("--val-pairs", type=positive_int, default=1000, help="validation pairs (half same person)")
-    p.add_argument("--framing", default="recognition_112", help="face framing of the crops (recognition_112)")
+    p.add_argument("--framing", default="recognition_112", help="recognition_112 | facezoo_face (the distilled trunk)")
     p.add_argument("--align", default="detect", choices=("detect", "center"),
                    help="detect + align every image (default), or centre-crop images already in the framing")
     p.add_argument("--people", type=positive_int, default=16, help="P: people per batch (16)")
@@ -58,7 +58,7 @@ def build_parser():
     return p
 
 
-FRAMINGS = ("recognition_112",)
+from facezoo.inference.embedding import FRAMINGS  # noqa: E402
 
 
 def plot_curves(history, path):
@@ -115,9 +115,8 @@ def main(argv=None):
     from facezoo.data.face_crops import aligned_crops
     from facezoo.data.identities import celeba_identities, lfw_evaluation_people, lfw_training_people
     from facezoo.files import atomic_save_model, atomic_write
-    from facezoo.inference.embedding import RECOGNITION_112
+    from facezoo.inference.embedding import framing_spec
     from facezoo.models.weights import load_keras
-    from facezoo.preprocessing import PreprocessSpec
     from facezoo.tasks import verify as V
     from facezoo.train.loop import Trainer, TrainConfig
 
@@ -128,7 +127,7 @@ def main(argv=None):
     except ValueError as e:
         p.error(f"--init {args.init}: {e}")
     size = tuple(int(v) for v in base.input_shape[1:3])
-    spec = PreprocessSpec(size, framing=RECOGNITION_112)
+    spec = framing_spec(args.framing, size)
 
     # People: LFW minus every evaluation person, and CelebA; a few people per source when --max-people.
     records, sources = [], {}

@@ -38,6 +38,26 @@ RECOGNITION_112 = FaceFraming(
     "70.73,92.20 pixel indices of 112x112)")
 
 
+def framing_spec(name: str, size):
+    """The input spec of a verification model whose crops use framing ``name`` at ``size`` (H, W).
+
+    ``recognition_112``: the ArcFace template, pixels scaled to [-1, 1]; ``facezoo_face``: the distilled face
+    trunk's framing and EfficientNet-Lite scaling (``facezoo.models.face_trunk.TRUNK_SPEC``).
+    """
+    import dataclasses
+
+    from facezoo.preprocessing import PreprocessSpec
+    if name == "recognition_112":
+        return PreprocessSpec(tuple(size), framing=RECOGNITION_112)
+    if name == "facezoo_face":
+        from facezoo.models.face_trunk import TRUNK_SPEC
+        return dataclasses.replace(TRUNK_SPEC, input_size=tuple(size))
+    raise UsageError(f"unknown face framing {name!r}; choose recognition_112 or facezoo_face")
+
+
+FRAMINGS = ("recognition_112", "facezoo_face")
+
+
 class NoFaceError(ImageError):
     """A photo given to ``embed``/``verify`` has no detectable face."""
 
