@@ -1,5 +1,5 @@
 """The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``evaluate``, ``export``,
-``data convert``.
+``generate``, ``upscale``, ``data convert``.
 
 Anything a user caused (a missing file, an unknown model, a bad flag, a malformed label file, a
 damaged model folder, TensorFlow not installed) raises a ``facezoo.errors.UserError``: the command
@@ -300,7 +300,20 @@ def cmd_demo(args) -> int:
     return 0
 
 
+GENERATOR_TASKS = ("generation", "super_resolution")
+
+
+def _registered_task(model: str):
+    """The card task of a registered model name, None for a ``.keras`` file."""
+    from facezoo import zoo
+    if model.endswith(".keras") or os.path.isfile(model):
+        return None
+    return zoo.model_card(model).task
+
+
 def cmd_evaluate(args) -> int:
+    if _registered_task(args.model) in GENERATOR_TASKS:
+        return _evaluate_generator(args)
     from facezoo.evaluation.report import evaluate, format_table
     report = evaluate(args.model, args.data_dir, dataset=args.dataset, split=args.split,
                       val_percent=args.val_percent, out=args.out, batch_size=args.batch_size,
@@ -309,6 +322,86 @@ def cmd_evaluate(args) -> int:
     if args.out:
         print(f"\nwrote {os.path.join(args.out, 'metrics.json')} and plots to {args.out}")
     return 0
+
+
+def _evaluate_generator(args) -> int:
+    from facezoo.evaluation import generation
+    from facezoo.zoo import model_card
+    run = (generation.evaluate_generator if model_card(args.model).task == "generation"
+           else generation.evaluate_upscaler)
+    report = run(args.model, args.data_dir, out=args.out, n=args.max_images, val_percent=args.val_percent)
+    print(generation.format_table(report))
+    if args.out:
+        print(f"\nwrote {os.path.join(args.out, 'metrics.json')} and samples.png to {args.out}")
+    return 0
+
+
+def _attribute_settings(text: str) -> dict:
+    """``"Male=1,Smiling=0"`` -> ``{"Male": 1, "Smiling": 0}``; anything else is a ``UsageError``."""
+    out = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or value.strip() not in ("0", "1") or not key.strip():
+            raise UsageError(f"--attributes {text!r}: write NAME=1 or NAME=0, comma-separated "
+                             f"(e.g. Male=1,Smiling=1); got {part!r}")
+        out[key.strip()] = int(value)
+    return out
+
+
+def _check_png(path: str, flag: str):
+    if not path.lower().endswith(".png"):
+        raise UsageError(f"{flag} {path}: the output is a PNG image; give a name ending in .png")
+    check_output_file(path, flag)
+
+
+def cmd_generate(args) -> int:
+    attributes = _attribute_settings(args.attributes) if args.attributes else None
+    _check_png(args.out, "--out")
+    import facezoo
+    from PIL import Image
+    gen = facezoo.load(args.model)
+    if getattr(gen.card, "task", None) != "generation":
+        raise UsageError(f"{args.model} is a {gen.card.task} model, not a generator (facezoo list)")
+    grid = gen.grid(args.n, seed=args.seed, attributes=attributes, columns=args.columns)
+    Image.fromarray(grid).save(args.out, format="PNG")
+    what = ", ".join(f"{k}={v}" for k, v in (attributes or {}).items())
+    print(f"wrote {args.n} faces from {gen.card.name}" + (f" ({what})" if what else "")
+          + (f", seed {args.seed}" if args.seed is not None else "") + f" to {args.out}")
+    return 0
+
+
+def cmd_upscale(args) -> int:
+    os.makedirs(args.out, exist_ok=True)
+    if not os.access(args.out, os.W_OK):
+        raise UsageError(f"--out {args.out}: not writable")
+    import facezoo
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    from facezoo.images import ImageError
+    files, problems = expand_inputs(args.paths)
+    for line in problems:
+        print(f"facezoo upscale: {line}", file=sys.stderr)
+    if not files:
+        print(f"facezoo upscale: no image files found in {' '.join(args.paths)}", file=sys.stderr)
+        return 1
+    sr = facezoo.load(args.model)
+    if getattr(sr.card, "task", None) != "super_resolution":
+        raise UsageError(f"{args.model} is a {sr.card.task} model, not a super-resolution model (facezoo list)")
+    failed = 0
+    for path in tqdm(files, desc="upscale", unit="image", disable=len(files) < 2, file=sys.stderr):
+        try:
+            big = sr.upscale(path, max_side=args.max_side)
+        except (ImageError, UsageError) as e:
+            print(f"facezoo upscale: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        target = os.path.join(args.out, f"{os.path.splitext(os.path.basename(path))[0]}.x{sr.scale}.png")
+        Image.fromarray(big).save(target, format="PNG")
+        print(f"{path} -> {target} ({big.shape[1]}x{big.shape[0]})", flush=True)
+    return 1 if failed == len(files) else 0
 
 
 def cmd_export(args) -> int:
@@ -379,7 +472,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=positive_int, default=128)
     s.add_argument("--max-misclassified", type=int, default=20, help="images kept per head (0: none)")
     s.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
+    s.add_argument("--max-images", type=positive_int, default=None,
+                   help="generators: evaluate on at most this many validation faces (default all)")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("generate", help="write a grid of generated faces (PNG)")
+    s.add_argument("--model", default="dcgan_face64", help="a generation model (default dcgan_face64)")
+    s.add_argument("--n", type=positive_int, default=16, help="how many faces (default 16)")
+    s.add_argument("--out", default="faces.png", help="PNG grid to write (default faces.png)")
+    s.add_argument("--attributes", metavar="A=1,B=0", help="conditional models: attributes to set, e.g. "
+                   "Male=1,Smiling=1 (unset ones follow the training faces' frequencies)")
+    s.add_argument("--seed", type=int, default=None, help="seed of the noise: the same seed gives the same faces")
+    s.add_argument("--columns", type=positive_int, default=None, help="faces per row (default: about square)")
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("upscale", help="super-resolve small face images (PNG files, x4)")
+    s.add_argument("paths", nargs="+", metavar="IN", help="image files or folders of images")
+    s.add_argument("--out", required=True, metavar="DIR", help="folder for <name>.x<scale>.png")
+    s.add_argument("--model", default="srgan_face_x4", help="a super-resolution model (default srgan_face_x4)")
+    s.add_argument("--max-side", type=positive_int, default=512, help="refuse inputs larger than this (512 px)")
+    s.set_defaults(func=cmd_upscale)
 
     s = sub.add_parser("export", help="write a model for TF Serving (SavedModel), ONNX or TFLite")
     s.add_argument("model", help="registered model name (facezoo list)")
