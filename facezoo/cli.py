@@ -329,7 +329,8 @@ def _evaluate_generator(args) -> int:
     from facezoo.zoo import model_card
     run = (generation.evaluate_generator if model_card(args.model).task == "generation"
            else generation.evaluate_upscaler)
-    report = run(args.model, args.data_dir, out=args.out, n=args.max_images, val_percent=args.val_percent)
+    extra = {"hit_rate_n": args.hit_rate_images} if run is generation.evaluate_generator else {}
+    report = run(args.model, args.data_dir, out=args.out, n=args.max_images, val_percent=args.val_percent, **extra)
     print(generation.format_table(report))
     if args.out:
         print(f"\nwrote {os.path.join(args.out, 'metrics.json')} and samples.png to {args.out}")
@@ -474,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
     s.add_argument("--max-images", type=positive_int, default=None,
                    help="generators: evaluate on at most this many validation faces (default all)")
+    s.add_argument("--hit-rate-images", type=positive_int, default=200,
+                   help="conditional generators: faces generated per attribute and setting (default 200)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("generate", help="write a grid of generated faces (PNG)")

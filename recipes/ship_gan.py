@@ -19,16 +19,18 @@ import shutil
 import sys
 import tempfile
 
+from facezoo.errors import UsageError
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Run arguments that do not change the result (or are replaced: the run folder becomes runs/<name>).
 NOT_IN_COMMAND = {"replicas", "threads", "out", "data_dir"}
 
 
 def run_kind(run_dir: str) -> tuple[str, dict]:
-    """``("dcgan" | "srgan", run.json)`` of a GAN run folder; ``SystemExit`` naming the problem otherwise."""
+    """``("dcgan" | "srgan", run.json)`` of a GAN run folder; ``UsageError`` naming the problem otherwise."""
     path = os.path.join(run_dir, "run.json")
     if not os.path.isfile(path):
-        raise SystemExit(f"ship_gan: {path} does not exist: --run must be a folder written by recipes/train_gan.py "
+        raise UsageError(f"{path} does not exist: --run must be a folder written by recipes/train_gan.py "
                          "or recipes/train_srgan.py")
     with open(path) as f:
         run = json.load(f)
@@ -36,7 +38,7 @@ def run_kind(run_dir: str) -> tuple[str, dict]:
         return "dcgan", run
     if "hr_size" in run:
         return "srgan", run
-    raise SystemExit(f"ship_gan: {path} is not from recipes/train_gan.py or recipes/train_srgan.py")
+    raise UsageError(f"{path} is not from recipes/train_gan.py or recipes/train_srgan.py")
 
 
 def train_command(kind: str, run: dict, run_name: str) -> str:
@@ -71,7 +73,7 @@ def trained_weights(kind: str, run_dir: str) -> tuple[str, dict]:
         if os.path.isfile(path):
             with open(os.path.join(folder, "state.json")) as f:
                 return path, json.load(f)
-    raise SystemExit(f"ship_gan: no trained model in {run_dir} (looked for "
+    raise UsageError(f"no trained model in {run_dir} (looked for "
                      f"{', '.join(os.path.join(f, n) for f, n in zip(folders, names))})")
 
 
@@ -88,11 +90,17 @@ def main(argv=None):
     p.add_argument("--name", help="registry name (default dcgan_face64 / srgan_face_x4)")
     p.add_argument("--data-dir", help="CelebA root for the evaluation (default: the run's)")
     p.add_argument("--eval-images", type=int, default=None, help="validation faces evaluated (default all)")
+    p.add_argument("--hit-rate-images", type=int, default=200,
+                   help="conditional generators: faces generated per attribute and setting (default 200)")
     p.add_argument("--note", default="", help="a sentence appended to the card's notes")
     p.add_argument("--exported", default=os.path.join(REPO, "exported"), help="folder of shipped models")
     args = p.parse_args(argv)
 
-    kind, run = run_kind(args.run)
+    try:
+        kind, run = run_kind(args.run)
+        weights, state = trained_weights(kind, args.run)
+    except UsageError as e:
+        p.error(f"--run: {e}")
     name = args.name or ("dcgan_face64" if kind == "dcgan" else "srgan_face_x4")
     data_dir = args.data_dir or run.get("data_dir")
     if not data_dir or not os.path.isdir(data_dir):
@@ -108,7 +116,6 @@ def main(argv=None):
     from facezoo.zoo.card import ModelCard
     from facezoo.zoo.package import finalize_files, package_model
 
-    weights, state = trained_weights(kind, args.run)
     gan = load_keras(weights)
     history = state.get("history", [])
     celeba = DATASETS["celeba"]
@@ -170,13 +177,16 @@ def main(argv=None):
         card = package_model(generator_file, out, card)
     eval_dir = os.path.join(args.run, "evaluation", name)
     if kind == "dcgan":
-        report = generation.evaluate_generator(name, data_dir, out=eval_dir, n=args.eval_images, directory=out)
+        report = generation.evaluate_generator(name, data_dir, out=eval_dir, n=args.eval_images, directory=out,
+                                                 hit_rate_n=args.hit_rate_images)
     else:
         report = generation.evaluate_upscaler(name, data_dir, out=eval_dir, n=args.eval_images, directory=out)
     card.metrics = {"val": {"celeba": report["summary"]}}
     if "attributes" in report:
         card.metrics["val"]["attribute_hit_rates"] = report["attributes"]
     limit = f" --max-images {args.eval_images}" if args.eval_images else ""
+    if kind == "dcgan" and gan.conditions and args.hit_rate_images != 200:
+        limit += f" --hit-rate-images {args.hit_rate_images}"
     card.evaluate_command = eval_cmd + limit
     card.notes += f" Measured by `{card.evaluate_command}` on {report['n_images']} validation faces."
     shutil.copyfile(os.path.join(eval_dir, "samples.png"), os.path.join(out, "samples.png"))

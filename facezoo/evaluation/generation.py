@@ -150,7 +150,7 @@ class TrunkFeatures:
         import keras
         import tensorflow as tf
         net = _keras_of(model)
-        self.name = model if isinstance(model, str) else net.name
+        self.name = model if isinstance(model, str) else getattr(getattr(model, "card", None), "name", net.name)
         names = [layer_.name for layer_ in net.layers]
         if layer is None:
             pools = [lay.name for lay in net.layers
@@ -378,7 +378,11 @@ def evaluate_generator(model, data_dir: str, *, out: str | None = None, n: int |
     val_percent = val_percent or gen.card.training_data.get("val_percent", 10)
     conditions = list(gen.conditions)
     real, labels = validation_faces(data_dir, gen.image_size, val_percent, limit=n, labels=conditions)
-    features = features or TrunkFeatures()
+    shared = None
+    if features is None or (conditions and recogniser is None):  # one load of dmtl_celeba serves both
+        import facezoo
+        shared = facezoo.load(DEFAULT_TRUNK)
+    features = features or TrunkFeatures(shared)
     rng = np.random.default_rng(seed)
     count = (len(real) + 1) // 2
     condition = None
@@ -391,7 +395,7 @@ def evaluate_generator(model, data_dir: str, *, out: str | None = None, n: int |
               "n_images": int(len(real)), "seed": seed,
               "summary": fd_facezoo(generated, real, features, seed=seed)}
     if conditions:
-        recogniser = recogniser or AttributeRecogniser()
+        recogniser = recogniser or AttributeRecogniser(shared)
         rates = attribute_hit_rates(gen, conditions, recogniser, n=hit_rate_n, seed=seed,
                                     priors=gen.priors, real_images=real, real_labels=labels)
         report["attributes"] = rates
