@@ -323,6 +323,33 @@ def degrade_downscale(images, scale: int) -> np.ndarray:
     return np.clip(np.round(small.numpy()), 0, 255).astype(np.uint8)
 
 
+def degrade(image, scale: int = 4, blur_sigma: float = 1.0, jpeg_quality: int | None = 30) -> bytes | np.ndarray:
+    """A low-quality copy of one uint8 RGB image (thesis §4.2.3): Gaussian blur of ``blur_sigma`` pixels, bicubic
+    (antialiased) downscaling by ``scale``, then JPEG at ``jpeg_quality``.
+
+    Returns:
+        The JPEG file's bytes, or the uint8 small image when ``jpeg_quality`` is None.
+    """
+    import io
+
+    from PIL import Image, ImageFilter
+    a = _as_uint8_batch(image, "image")[0]
+    h, w = a.shape[:2]
+    small_size = (max(1, round(h / scale)), max(1, round(w / scale)))
+    im = Image.fromarray(a)
+    if blur_sigma > 0:
+        im = im.filter(ImageFilter.GaussianBlur(radius=blur_sigma))
+    import tensorflow as tf
+    small = tf.image.resize(tf.constant(np.asarray(im)[None], tf.float32), small_size, method="bicubic",
+                            antialias=True)[0].numpy()
+    small = np.clip(np.round(small), 0, 255).astype(np.uint8)
+    if jpeg_quality is None:
+        return small
+    buffer = io.BytesIO()
+    Image.fromarray(small).save(buffer, format="JPEG", quality=int(jpeg_quality))
+    return buffer.getvalue()
+
+
 def bicubic_upscale(images, scale: int) -> np.ndarray:
     """uint8 ``(N, h, w, 3)`` -> uint8 ``(N, h * scale, w * scale, 3)`` by bicubic interpolation."""
     import tensorflow as tf
