@@ -60,14 +60,17 @@ def train_command(kind: str, run: dict, run_name: str) -> str:
     return " ".join(parts)
 
 
-def trained_weights(kind: str, run_dir: str) -> tuple[str, dict]:
-    """The ``.keras`` file to ship and the ``state.json`` history of the run that wrote it."""
+def trained_weights(kind: str, run_dir: str, phase: str | None = None) -> tuple[str, dict]:
+    """The ``.keras`` file to ship and the ``state.json`` history of the run that wrote it (SRGAN: the
+    adversarial run's last model, else the pre-training's best; ``phase`` chooses one)."""
     if kind == "dcgan":
         folders = [run_dir]
         names = ["last.keras"]
     else:
-        folders = [os.path.join(run_dir, "adversarial"), os.path.join(run_dir, "pretrain")]
-        names = ["last.keras", "best.keras"]
+        choices = {"adversarial": (os.path.join(run_dir, "adversarial"), "last.keras"),
+                   "pretrain": (os.path.join(run_dir, "pretrain"), "best.keras")}
+        picked = [choices[phase]] if phase else list(choices.values())
+        folders, names = [f for f, _ in picked], [n for _, n in picked]
     for folder, name in zip(folders, names):
         path = os.path.join(folder, name)
         if os.path.isfile(path):
@@ -89,6 +92,8 @@ def main(argv=None):
     p.add_argument("--run", required=True, help="run folder of recipes/train_gan.py or recipes/train_srgan.py")
     p.add_argument("--name", help="registry name (default dcgan_face64 / srgan_face_x4)")
     p.add_argument("--data-dir", help="CelebA root for the evaluation (default: the run's)")
+    p.add_argument("--phase", choices=("pretrain", "adversarial"), default=None,
+                   help="SRGAN: ship this phase's generator (default: adversarial if trained, else pretrain)")
     p.add_argument("--eval-images", type=int, default=None, help="validation faces evaluated (default all)")
     p.add_argument("--hit-rate-images", type=int, default=200,
                    help="conditional generators: faces generated per attribute and setting (default 200)")
@@ -98,7 +103,9 @@ def main(argv=None):
 
     try:
         kind, run = run_kind(args.run)
-        weights, state = trained_weights(kind, args.run)
+        if args.phase and kind != "srgan":
+            raise UsageError("--phase applies to SRGAN runs only")
+        weights, state = trained_weights(kind, args.run, args.phase)
     except UsageError as e:
         p.error(f"--run: {e}")
     name = args.name or ("dcgan_face64" if kind == "dcgan" else "srgan_face_x4")
@@ -159,7 +166,8 @@ def main(argv=None):
         license=celeba.license + (" Generated and restored images are derived from CelebA as well: keep them "
                                   "to non-commercial research and do not present them as real people."),
         train_command=(train_command(kind, run, name)
-                       + f" && python recipes/ship_gan.py --run runs/{name} --name {name}"),
+                       + f" && python recipes/ship_gan.py --run runs/{name} --name {name}"
+                       + (f" --phase {args.phase}" if args.phase else "")),
         evaluate_command=eval_cmd, headline=headline,
         notes=("Metrics by the evaluator (facezoo.evaluation.generation): "
                + ("FD-facezoo is a Frechet distance in dmtl_celeba's pooled trunk features (256-d), NOT comparable "
