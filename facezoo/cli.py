@@ -70,9 +70,9 @@ def cmd_list(args) -> int:
     elif not names:
         print("no models match", args.pattern)
     else:
-        print(f"{'model':16s} {'task':11s} {'input':10s} {'headline metric (validation)':30s} licence")
+        print(f"{'model':16s} {'task':16s} {'input':10s} {'headline metric (validation)':30s} licence")
         for r in rows:
-            print(f"{r['name']:16s} {r['task']:11s} {r['input']:10s} {r['headline']:30s} {r['license_short']}")
+            print(f"{r['name']:16s} {r['task']:16s} {r['input']:10s} {r['headline']:30s} {r['license_short']}")
     for n, e in broken:
         print(f"facezoo list: {n}: broken model folder: {e}", file=sys.stderr)
     return 0

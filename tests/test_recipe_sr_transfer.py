@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from facezoo import zoo
-from facezoo.attributes import CELEBA_NAMES
+from facezoo.attributes import CELEBA_40, CELEBA_NAMES
 from facezoo.evaluation.generation import degrade
 from facezoo.models.gan import srresnet_generator
 from facezoo.preprocessing import PreprocessSpec
@@ -48,7 +48,9 @@ def tiny_setup(celeba_layout, tmp_path, monkeypatch):
         Image.fromarray(pixels).save(root / "img_align_celeba" / name)
     exported = tmp_path / "exported"
     exported.mkdir()
-    folder, card = package_tiny(str(exported), name="tiny_attr", input_size=(48, 40))
+    one_per_group = [CELEBA_40[n] for n in ("Male", "Bangs", "Eyeglasses", "Big_Nose", "Smiling", "Wearing_Hat")]
+    folder, card = package_tiny(str(exported), name="tiny_attr", input_size=(48, 40),
+                                datasets={"celeba": one_per_group})  # few heads: quick to trace
     card.preprocessing["framing"] = zoo.model_card("dmtl_celeba").preprocessing["framing"]  # analyze aligns to it
     finalize_files(folder, card)
     src = str(tmp_path / "sr.keras")

@@ -380,8 +380,10 @@ def validation_faces(data_dir: str, image_size: int, val_percent: int, *, limit:
         records = records[:limit]
     fit = tf.function(lambda x: fit_to_input(x, (image_size, image_size)),
                       input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+    from tqdm.auto import tqdm
     images = np.stack([np.clip(np.round(fit(tf.constant(load_image(r.image, name=r.image))).numpy()), 0, 255)
-                       .astype(np.uint8) for r in records])
+                       .astype(np.uint8) for r in tqdm(records, desc="validation faces", unit="face",
+                                                         disable=len(records) < 100)])
     return images, {a: np.array([r.labels.get(a, 0) for r in records], np.float32) for a in labels}
 
 

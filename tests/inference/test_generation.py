@@ -127,3 +127,20 @@ def test_cli_upscale_writes_pngs_and_reports_bad_files(registry, tmp_path, capsy
 def test_card_json_of_the_packaged_generator_lists_its_files(exported):
     card = json.loads(open(os.path.join(exported, "tiny_sr", "card.json")).read())
     assert card["task"] == "super_resolution" and set(card["files"]) == {"model.keras"}
+
+
+@pytest.mark.parametrize("name, task", [("dcgan_face64", "generation"), ("srgan_face_x4", "super_resolution")])
+def test_shipped_generator_cards_are_complete_when_shipped(name, task):
+    import facezoo
+    if name not in facezoo.list_models():
+        pytest.skip(f"{name} is not shipped yet")
+    card = zoo.model_card(name)
+    assert card.task == task and "NON-COMMERCIAL" in card.license
+    assert card.evaluate_command.startswith(f"facezoo evaluate {name}") and "recipes/ship_gan.py" in card.train_command
+    summary = card.metrics["val"]["celeba"]
+    assert ("fd_real_floor" in summary) if task == "generation" else ("bicubic_psnr" in summary)
+    model = facezoo.load(name)
+    if task == "generation":
+        assert model.sample(2, seed=0).shape == (2, model.image_size, model.image_size, 3)
+    else:
+        assert model.upscale(np.zeros((16, 16, 3), np.uint8)).shape == (64, 64, 3)
