@@ -357,7 +357,12 @@ def _check_png(path: str, flag: str):
     check_output_file(path, flag)
 
 
+MAX_GENERATE = 1024  # faces in one grid
+
+
 def cmd_generate(args) -> int:
+    if args.n > MAX_GENERATE:
+        raise UsageError(f"--n {args.n}: at most {MAX_GENERATE} faces in one grid")
     attributes = _attribute_settings(args.attributes) if args.attributes else None
     _check_png(args.out, "--out")
     import facezoo
@@ -481,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("generate", help="write a grid of generated faces (PNG)")
     s.add_argument("--model", default="dcgan_face64", help="a generation model (default dcgan_face64)")
-    s.add_argument("--n", type=positive_int, default=16, help="how many faces (default 16)")
+    s.add_argument("--n", type=positive_int, default=16, help="how many faces (default 16, at most 1024)")
     s.add_argument("--out", default="faces.png", help="PNG grid to write (default faces.png)")
     s.add_argument("--attributes", metavar="A=1,B=0", help="conditional models: attributes to set, e.g. "
                    "Male=1,Smiling=1 (unset ones follow the training faces' frequencies)")

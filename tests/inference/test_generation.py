@@ -104,7 +104,8 @@ def test_cli_generate_writes_a_png_grid_and_names_bad_options(registry, tmp_path
     faces = zoo.load("tiny_cgan").sample(6, seed=2, attributes={"Male": 1, "Smiling": 0})
     np.testing.assert_array_equal(grid[2:18, 2:18], faces[0])  # the CLI draws exactly what sample gives
     for args, message in ((["--attributes", "Male"], "NAME=1 or NAME=0"), (["--out", str(tmp_path / "g.jpg")], "PNG"),
-                          (["--model", "tiny_sr"], "not a generator"), (["--model", "nope"], "Unknown model")):
+                          (["--model", "tiny_sr"], "not a generator"), (["--model", "nope"], "Unknown model"),
+                          (["--n", "5000"], "at most 1024")):
         argv = ["generate", "--model", "tiny_cgan", "--out", str(tmp_path / "x.png")] + args
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
