@@ -93,6 +93,9 @@ def _card_row(card):
             "license_short": _short_license(card.license)}
 
 
+GENERATOR_METRICS = ("fd_facezoo", "fd_real_floor", "psnr", "bicubic_psnr", "psnr_gain_db", "ssim", "bicubic_ssim")
+
+
 def cmd_info(args) -> int:
     from facezoo import zoo
     card = zoo.model_card(args.model)
@@ -107,15 +110,21 @@ def cmd_info(args) -> int:
     print(f"input       {size} {spec.color}, pixels*{spec.scale:.6g}{spec.offset:+g}, "
           f"{spec.resize} resize, face framing: {framing}")
     arch = card.architecture
-    print(f"network     {arch.get('family', '?')} {arch.get('backbone', '')} width {arch.get('width', '?')}, "
-          f"{arch.get('params', 0):,} parameters, {arch.get('flops', 0) / 1e9:.2f} GFLOP/image")
+    width = f" width {arch['width']}" if "width" in arch else ""
+    flops = f", {arch['flops'] / 1e9:.2f} GFLOP/image" if "flops" in arch else ""
+    backbone = f" {arch['backbone']}" if arch.get("backbone") else ""
+    print(f"network     {arch.get('family', '?')}{backbone}{width}, "
+          f"{arch.get('params', 0):,} parameters{flops}")
     heads = [a["name"] for space in card.label_spaces for a in space.get("attributes", [])]
     if heads:
         print(f"predicts    {len(heads)} heads: {', '.join(heads[:8])}{' ...' if len(heads) > 8 else ''}")
     for split, per_ds in card.metrics.items():
         for ds, summary in per_ds.items():
-            shown = {k: v for k, v in summary.items()
-                     if k.startswith("mean_") or k.endswith("_mae") or k.endswith("_accuracy")}
+            shown = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and (
+                k.startswith("mean_") or k.endswith("_mae") or k.endswith("_accuracy") or k in GENERATOR_METRICS
+                or k.endswith("_hit_rate_on"))}
+            if not shown:
+                continue
             text = ", ".join(f"{k} {v:.4f}" for k, v in list(shown.items())[:8])
             print(f"metrics     {split} / {ds}: {text}")
     print(f"measured by {card.evaluate_command}")

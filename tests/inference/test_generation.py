@@ -145,3 +145,12 @@ def test_shipped_generator_cards_are_complete_when_shipped(name, task):
         assert model.sample(2, seed=0).shape == (2, model.image_size, model.image_size, 3)
     else:
         assert model.upscale(np.zeros((16, 16, 3), np.uint8)).shape == (64, 64, 3)
+
+
+def test_cli_info_and_list_show_generator_cards(registry, capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny_sr" in out and "super_resolution" in out
+    assert cli.main(["info", "tiny_cgan"]) == 0
+    out = capsys.readouterr().out
+    assert "(generation)" in out and "GFLOP" not in out  # the test card records no FLOPs
