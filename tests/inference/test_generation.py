@@ -154,3 +154,9 @@ def test_cli_info_and_list_show_generator_cards(registry, capsys):
     assert cli.main(["info", "tiny_cgan"]) == 0
     out = capsys.readouterr().out
     assert "(generation)" in out and "GFLOP" not in out  # the test card records no FLOPs
+
+
+def test_cli_evaluate_of_a_generator_names_a_missing_data_folder(registry, tmp_path, capsys):
+    assert cli.main(["evaluate", "tiny_gan", "--data-dir", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "does not exist" in err and "Traceback" not in err
