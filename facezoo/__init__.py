@@ -17,8 +17,8 @@ from facezoo import attributes  # noqa: E402,F401
 from facezoo.zoo import list_models, load, model_card, sample_image, sample_photo  # noqa: E402,F401
 
 _SUBMODULES = ("data", "evaluation", "face", "files", "images", "inference", "models", "optimize", "preprocessing",
-               "tasks", "train", "zoo", "errors")
-_NEEDS_TENSORFLOW = ("data", "evaluation", "face", "inference", "models", "optimize", "tasks", "train")
+               "style", "tasks", "train", "zoo", "errors")
+_NEEDS_TENSORFLOW = ("data", "evaluation", "face", "inference", "models", "optimize", "style", "tasks", "train")
 
 
 def analyze(images, models=("dmtl_celeba", "dmtl_utkface", "expression_fer"), **kwargs):

@@ -1,5 +1,5 @@
 """The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``verify``, ``evaluate``,
-``export``, ``data convert``.
+``export``, ``generate``, ``upscale``, ``data convert``.
 
 Anything a user caused (a missing file, an unknown model, a bad flag, a malformed label file, a
 damaged model folder, TensorFlow not installed) raises a ``facezoo.errors.UserError``: the command
@@ -70,9 +70,9 @@ def cmd_list(args) -> int:
     elif not names:
         print("no models match", args.pattern)
     else:
-        print(f"{'model':16s} {'task':11s} {'input':10s} {'headline metric (validation)':30s} licence")
+        print(f"{'model':16s} {'task':16s} {'input':10s} {'headline metric (validation)':30s} licence")
         for r in rows:
-            print(f"{r['name']:16s} {r['task']:11s} {r['input']:10s} {r['headline']:30s} {r['license_short']}")
+            print(f"{r['name']:16s} {r['task']:16s} {r['input']:10s} {r['headline']:30s} {r['license_short']}")
     for n, e in broken:
         print(f"facezoo list: {n}: broken model folder: {e}", file=sys.stderr)
     return 0
@@ -93,6 +93,9 @@ def _card_row(card):
             "license_short": _short_license(card.license)}
 
 
+GENERATOR_METRICS = ("fd_facezoo", "fd_real_floor", "psnr", "bicubic_psnr", "psnr_gain_db", "ssim", "bicubic_ssim")
+
+
 def cmd_info(args) -> int:
     from facezoo import zoo
     card = zoo.model_card(args.model)
@@ -107,16 +110,21 @@ def cmd_info(args) -> int:
     print(f"input       {size} {spec.color}, pixels*{spec.scale:.6g}{spec.offset:+g}, "
           f"{spec.resize} resize, face framing: {framing}")
     arch = card.architecture
-    print(f"network     {arch.get('family', '?')} {arch.get('backbone', '')} width {arch.get('width', '?')}, "
-          f"{arch.get('params', 0):,} parameters, {arch.get('flops', 0) / 1e9:.2f} GFLOP/image")
+    width = f" width {arch['width']}" if "width" in arch else ""
+    flops = f", {arch['flops'] / 1e9:.2f} GFLOP/image" if "flops" in arch else ""
+    backbone = f" {arch['backbone']}" if arch.get("backbone") else ""
+    print(f"network     {arch.get('family', '?')}{backbone}{width}, "
+          f"{arch.get('params', 0):,} parameters{flops}")
     heads = [a["name"] for space in card.label_spaces for a in space.get("attributes", [])]
     if heads:
         print(f"predicts    {len(heads)} heads: {', '.join(heads[:8])}{' ...' if len(heads) > 8 else ''}")
     for split, per_ds in card.metrics.items():
         for ds, summary in per_ds.items():
-            shown = {k: v for k, v in summary.items()
-                     if k.startswith("mean_") or k.endswith("_mae") or k.endswith("_accuracy")
-                     or k in ("accuracy", "auc") or k.startswith("tar_at_far")}
+            shown = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and (
+                k.startswith("mean_") or k.endswith("_mae") or k.endswith("_accuracy") or k in GENERATOR_METRICS
+                or k.endswith("_hit_rate_on") or k in ("accuracy", "auc") or k.startswith("tar_at_far"))}
+            if not shown:
+                continue
             text = ", ".join(f"{k} {v:.4f}" for k, v in list(shown.items())[:8])
             print(f"metrics     {split} / {ds}: {text}")
     print(f"measured by {card.evaluate_command}")
@@ -327,7 +335,20 @@ def _write_json(path, data):
     atomic_write(path, json.dumps(data, indent=1) + "\n")
 
 
+GENERATOR_TASKS = ("generation", "super_resolution")
+
+
+def _registered_task(model: str):
+    """The card task of a registered model name, None for a ``.keras`` file."""
+    from facezoo import zoo
+    if model.endswith(".keras") or os.path.isfile(model):
+        return None
+    return zoo.model_card(model).task
+
+
 def cmd_evaluate(args) -> int:
+    if _registered_task(args.model) in GENERATOR_TASKS:
+        return _evaluate_generator(args)
     from facezoo.evaluation.verification import is_verification_model
     if is_verification_model(args.model):  # LFW pair protocol (facezoo.evaluation.verification)
         from facezoo.evaluation.verification import evaluate_verification
@@ -348,6 +369,92 @@ def cmd_evaluate(args) -> int:
     if args.out:
         print(f"\nwrote {os.path.join(args.out, 'metrics.json')} and plots to {args.out}")
     return 0
+
+
+def _evaluate_generator(args) -> int:
+    from facezoo.evaluation import generation
+    from facezoo.zoo import model_card
+    run = (generation.evaluate_generator if model_card(args.model).task == "generation"
+           else generation.evaluate_upscaler)
+    extra = {"hit_rate_n": args.hit_rate_images} if run is generation.evaluate_generator else {}
+    report = run(args.model, args.data_dir, out=args.out, n=args.max_images, val_percent=args.val_percent, **extra)
+    print(generation.format_table(report))
+    if args.out:
+        print(f"\nwrote {os.path.join(args.out, 'metrics.json')} and samples.png to {args.out}")
+    return 0
+
+
+def _attribute_settings(text: str) -> dict:
+    """``"Male=1,Smiling=0"`` -> ``{"Male": 1, "Smiling": 0}``; anything else is a ``UsageError``."""
+    out = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or value.strip() not in ("0", "1") or not key.strip():
+            raise UsageError(f"--attributes {text!r}: write NAME=1 or NAME=0, comma-separated "
+                             f"(e.g. Male=1,Smiling=1); got {part!r}")
+        out[key.strip()] = int(value)
+    return out
+
+
+def _check_png(path: str, flag: str):
+    if not path.lower().endswith(".png"):
+        raise UsageError(f"{flag} {path}: the output is a PNG image; give a name ending in .png")
+    check_output_file(path, flag)
+
+
+MAX_GENERATE = 1024  # faces in one grid
+
+
+def cmd_generate(args) -> int:
+    if args.n > MAX_GENERATE:
+        raise UsageError(f"--n {args.n}: at most {MAX_GENERATE} faces in one grid")
+    attributes = _attribute_settings(args.attributes) if args.attributes else None
+    _check_png(args.out, "--out")
+    import facezoo
+    from PIL import Image
+    gen = facezoo.load(args.model)
+    if getattr(gen.card, "task", None) != "generation":
+        raise UsageError(f"{args.model} is a {gen.card.task} model, not a generator (facezoo list)")
+    grid = gen.grid(args.n, seed=args.seed, attributes=attributes, columns=args.columns)
+    Image.fromarray(grid).save(args.out, format="PNG")
+    what = ", ".join(f"{k}={v}" for k, v in (attributes or {}).items())
+    print(f"wrote {args.n} faces from {gen.card.name}" + (f" ({what})" if what else "")
+          + (f", seed {args.seed}" if args.seed is not None else "") + f" to {args.out}")
+    return 0
+
+
+def cmd_upscale(args) -> int:
+    os.makedirs(args.out, exist_ok=True)
+    if not os.access(args.out, os.W_OK):
+        raise UsageError(f"--out {args.out}: not writable")
+    import facezoo
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    from facezoo.images import ImageError
+    files, problems = expand_inputs(args.paths)
+    for line in problems:
+        print(f"facezoo upscale: {line}", file=sys.stderr)
+    if not files:
+        print(f"facezoo upscale: no image files found in {' '.join(args.paths)}", file=sys.stderr)
+        return 1
+    sr = facezoo.load(args.model)
+    if getattr(sr.card, "task", None) != "super_resolution":
+        raise UsageError(f"{args.model} is a {sr.card.task} model, not a super-resolution model (facezoo list)")
+    failed = 0
+    for path in tqdm(files, desc="upscale", unit="image", disable=len(files) < 2, file=sys.stderr):
+        try:
+            big = sr.upscale(path, max_side=args.max_side)
+        except (ImageError, UsageError) as e:
+            print(f"facezoo upscale: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        target = os.path.join(args.out, f"{os.path.splitext(os.path.basename(path))[0]}.x{sr.scale}.png")
+        Image.fromarray(big).save(target, format="PNG")
+        print(f"{path} -> {target} ({big.shape[1]}x{big.shape[0]})", flush=True)
+    return 1 if failed == len(files) else 0
 
 
 def cmd_export(args) -> int:
@@ -431,7 +538,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
     s.add_argument("--folds", help="verification models: LFW View-2 folds to score, e.g. 1-3 or 1,2,3 or all "
                                    "(default: the card's, the folds no training person is in)")
+    s.add_argument("--max-images", type=positive_int, default=None,
+                   help="generators: evaluate on at most this many validation faces (default all)")
+    s.add_argument("--hit-rate-images", type=positive_int, default=200,
+                   help="conditional generators: faces generated per attribute and setting (default 200)")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("generate", help="write a grid of generated faces (PNG)")
+    s.add_argument("--model", default="dcgan_face64", help="a generation model (default dcgan_face64)")
+    s.add_argument("--n", type=positive_int, default=16, help="how many faces (default 16, at most 1024)")
+    s.add_argument("--out", default="faces.png", help="PNG grid to write (default faces.png)")
+    s.add_argument("--attributes", metavar="A=1,B=0", help="conditional models: attributes to set, e.g. "
+                   "Male=1,Smiling=1 (unset ones follow the training faces' frequencies)")
+    s.add_argument("--seed", type=int, default=None, help="seed of the noise: the same seed gives the same faces")
+    s.add_argument("--columns", type=positive_int, default=None, help="faces per row (default: about square)")
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("upscale", help="super-resolve small face images (PNG files, x4)")
+    s.add_argument("paths", nargs="+", metavar="IN", help="image files or folders of images")
+    s.add_argument("--out", required=True, metavar="DIR", help="folder for <name>.x<scale>.png")
+    s.add_argument("--model", default="srgan_face_x4", help="a super-resolution model (default srgan_face_x4)")
+    s.add_argument("--max-side", type=positive_int, default=512, help="refuse inputs larger than this (512 px)")
+    s.set_defaults(func=cmd_upscale)
 
     s = sub.add_parser("export", help="write a model for TF Serving (SavedModel), ONNX or TFLite")
     s.add_argument("model", help="registered model name (facezoo list)")

@@ -6,7 +6,7 @@ import keras
 
 
 def count_macs(model: keras.Model) -> int:
-    """Multiply-accumulates of one forward pass at batch 1 (Conv2D, DepthwiseConv2D, Dense).
+    """Multiply-accumulates of one forward pass at batch 1 (Conv2D, Conv2DTranspose, DepthwiseConv2D, Dense).
 
     FLOPs are conventionally reported as 2 × MACs. Nested models are counted through.
     """
@@ -20,6 +20,11 @@ def count_macs(model: keras.Model) -> int:
             kh, kw = layer.kernel_size
             cin = layer.input.shape[-1] // layer.groups
             total += int(out[1] * out[2] * out[3] * kh * kw * cin)
+        elif isinstance(layer, keras.layers.Conv2DTranspose):
+            # Every input pixel scatters a kh x kw x cout kernel per input channel.
+            inp = layer.input.shape
+            kh, kw = layer.kernel_size
+            total += int(inp[1] * inp[2] * inp[3] * kh * kw * layer.filters)
         elif isinstance(layer, keras.layers.DepthwiseConv2D):
             out = layer.output.shape
             kh, kw = layer.kernel_size

@@ -19,6 +19,8 @@ TASKS: dict[str, str] = {
     "detection": "facezoo.face.detect:RetinaFaceDetector.from_file",
     "expression": "facezoo.inference.expression:ExpressionModel.from_file",
     "verification": "facezoo.inference.embedding:FaceEmbedder.from_file",
+    "generation": "facezoo.inference.generation:FaceGenerator.from_file",
+    "super_resolution": "facezoo.inference.generation:FaceUpscaler.from_file",
 }
 
 
@@ -114,7 +116,9 @@ def load(name: str, *, directory: str | None = None):
     Returns:
         For ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``; for ``"detection"`` a
         ``facezoo.face.detect.RetinaFaceDetector``; for ``"verification"`` a
-        ``facezoo.inference.embedding.FaceEmbedder``.
+        ``facezoo.inference.embedding.FaceEmbedder``; for ``"generation"`` a
+        ``facezoo.inference.generation.FaceGenerator`` (``.sample``), for ``"super_resolution"`` a
+        ``FaceUpscaler`` (``.upscale``).
     """
     directory = directory or model_dir(name)
     card = ModelCard.from_json(os.path.join(directory, CARD_FILE))

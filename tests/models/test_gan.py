@@ -247,3 +247,15 @@ def test_sample_grid_tiles_images_and_writes_a_png(tmp_path):
     assert rows.shape == (4 * 3, 2)
     np.testing.assert_array_equal(rows[::3], [[0, 0], [1, 0], [0, 1], [1, 1]])
     np.testing.assert_array_equal(fixed_noise(2, 3, seed=1), fixed_noise(2, 3, seed=1))
+
+
+def test_count_macs_counts_transposed_convolutions():
+    """Every input pixel of a k x k transposed convolution scatters k*k*cin*cout multiply-adds."""
+    import keras
+
+    from facezoo.models.flops import count_macs
+    x = keras.Input((4, 4, 3))
+    model = keras.Model(x, keras.layers.Conv2DTranspose(5, 4, strides=2, padding="same")(x))
+    assert count_macs(model) == 4 * 4 * 3 * 4 * 4 * 5
+    g = dcgan_generator(latent_dim=8, image_size=16, filters=4)  # dense 8 -> 4*4*8, deconvs 4x4x8 -> 8x8x4 -> 16x16x3
+    assert count_macs(g) == 8 * 4 * 4 * 8 + 4 * 4 * 8 * 16 * 4 + 8 * 8 * 4 * 16 * 3
