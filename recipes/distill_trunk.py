@@ -56,7 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--weights", default="imagenet", help="student init: imagenet | none | a weights path")
     p.add_argument("--epochs", type=positive_int, default=8)
     p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate for a batch of 64")
+    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate for a batch of 64")
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--eval-folds", default="1,2,3", help="LFW View-2 folds whose people never train")
@@ -278,8 +278,9 @@ def main(argv=None) -> int:
     val = {"images": spec.normalize(faces["val_crops"][:, pad: pad + side, pad: pad + side]).numpy(),
            "targets": faces["val_emb"]}
     weights = None if args.weights.lower() == "none" else args.weights
+    target_mean = faces["train_emb"].mean(axis=0)
     task = DistillTask(lambda: face_embedding_model(args.backbone, weights=weights, input_size=side,
-                                                    dropout=args.dropout))
+                                                    dropout=args.dropout, target_mean=target_mean))
     steps = n_train // args.batch_size
     config = TrainConfig(epochs=args.epochs, steps_per_epoch=steps, learning_rate=args.lr, reference_batch=64,
                          weight_decay=args.weight_decay, schedule="cosine", monitor="score",

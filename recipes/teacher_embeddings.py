@@ -36,10 +36,17 @@ SOURCES = {
 }
 
 
-def source_files(data_root: str, source: str, skip_folds=()) -> list[str]:
+def source_files(data_root: str, source: str, skip_folds=(), only_folds=()) -> list[str]:
     """The source's image paths relative to ``data_root``, sorted (a fixed chunking); for LFW without the
-    people of any pair in ``skip_folds``."""
+    people of any pair in ``skip_folds`` (or with only the images of pairs in ``only_folds``)."""
     paths = sorted(glob.glob(os.path.join(data_root, SOURCES[source])))
+    if source == "lfw" and only_folds:
+        from facezoo.data.lfw_pairs import read_pairs
+
+        root = os.path.join(data_root, "lfw")
+        used = {os.path.normpath(p) for pair in read_pairs(os.path.join(root, "pairs.txt"), root)
+                if pair.fold in only_folds for p in (pair.path_a, pair.path_b)}
+        paths = [p for p in paths if os.path.normpath(p) in used]
     if source == "lfw" and skip_folds:
         from facezoo.data.lfw_pairs import read_pairs
 
@@ -89,6 +96,9 @@ def main(argv=None) -> int:
     p.add_argument("--skip-lfw-folds", default="",
                    help="e.g. 1,2,3: leave out LFW people of these View-2 folds (they never train; saves time, "
                         "loses dlib's own reference on them). Keep it the same across runs of one cache.")
+    p.add_argument("--only-lfw-folds", default="",
+                   help="e.g. 1,2,3: only the LFW images of these folds' pairs (dlib's reference score on them; "
+                        "use another --out than the training cache)")
     p.add_argument("--limit", type=positive_int, default=None, help="first N images per source (smoke tests)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -111,7 +121,8 @@ def main(argv=None) -> int:
     k, n = args.shard
     for source in args.sources:
         skip = {int(v) for v in args.skip_lfw_folds.split(",") if v.strip()}
-        files = source_files(args.data_root, source, skip)[: args.limit]
+        only = {int(v) for v in args.only_lfw_folds.split(",") if v.strip()}
+        files = source_files(args.data_root, source, skip, only)[: args.limit]
         if not files:
             print(f"warning: no {source} images under {args.data_root}", file=sys.stderr)
             continue

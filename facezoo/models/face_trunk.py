@@ -17,12 +17,13 @@ import keras
 
 from facezoo.preprocessing import FaceFraming, PreprocessSpec
 
-# The square 5-point template of ``facezoo.face.align`` (eyes at 51% of the height, mouth at 74%): a tight face
-# crop like dlib's 150x150 chip with padding 0.25.
+# The usual tight 5-point face-recognition template of 112x112 crops (ArcFace/InsightFace's points as fractions:
+# eyes at 46% of the height, 31% of the width apart), close to dlib's 150x150 chip that the teacher sees.
 FACEZOO_FACE = FaceFraming(
     "facezoo_face",
-    ((0.390, 0.510), (0.605, 0.510), (0.497, 0.635), (0.405, 0.740), (0.592, 0.740)),
-    "facezoo.face.align.FACE_TEMPLATE: a tight square face crop")
+    ((0.3464, 0.4660), (0.6610, 0.4643), (0.5047, 0.6450), (0.3754, 0.8292), (0.6360, 0.8277)),
+    "5-point face-recognition template of 112x112 crops (38.29,51.70 73.53,51.50 56.03,71.74 41.55,92.37 "
+    "70.73,92.20 pixel indices of 112x112; the framing of facezoo.inference.embedding.RECOGNITION_112)")
 
 # EfficientNet-Lite's own input scaling, (x - 127) / 128.
 TRUNK_SPEC = PreprocessSpec((112, 112), color="rgb", scale=1 / 128, offset=-127 / 128, framing=FACEZOO_FACE)
@@ -33,7 +34,8 @@ TRUNK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 
 
 def face_embedding_model(backbone: str = "efficientnet_lite0", *, weights="imagenet", input_size=112,
-                         embedding_dim: int = EMBEDDING_DIM, dropout: float = 0.0, name: str | None = None):
+                         embedding_dim: int = EMBEDDING_DIM, dropout: float = 0.0, target_mean=None,
+                         name: str | None = None):
     """The student: ``backbone`` -> ``trunk_pool`` -> dropout -> Dense ``embedding`` (linear, unnormalised).
 
     Args:
@@ -42,6 +44,8 @@ def face_embedding_model(backbone: str = "efficientnet_lite0", *, weights="image
         input_size: side of the square RGB input.
         embedding_dim: width of the embedding.
         dropout: dropout before the embedding layer (training only).
+        target_mean: the teacher's mean vector: the embedding layer starts at it (bias) with small weights, so
+            the first steps do not send large gradients into the pretrained trunk.
         name: model name (default ``face_embedding_<backbone>``).
     """
     from facezoo.models.registry import BACKBONES
@@ -55,7 +59,12 @@ def face_embedding_model(backbone: str = "efficientnet_lite0", *, weights="image
     x = keras.layers.GlobalAveragePooling2D(name="trunk_pool")(trunk.output)
     if dropout:
         x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
-    x = keras.layers.Dense(embedding_dim, name="embedding")(x)
+    if target_mean is None:
+        x = keras.layers.Dense(embedding_dim, name="embedding")(x)
+    else:
+        x = keras.layers.Dense(embedding_dim, name="embedding",
+                               kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3),
+                               bias_initializer=keras.initializers.Constant(list(map(float, target_mean))))(x)
     return keras.Model(inputs, x, name=name or f"face_embedding_{backbone}")
 
 
