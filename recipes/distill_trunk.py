@@ -68,6 +68,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ship", action="store_true", help="export the best epoch's trunk as weights='facezoo-face'")
+    p.add_argument("--trunk-dir", default=None, help="where --ship writes (default: the package's exported/_trunks)")
     return p.parse_args(argv)
 
 
@@ -84,11 +85,12 @@ def ship(args) -> int:
         return 2
     student = load_keras(best)
     side = student.input_shape[1]
-    trunk = BACKBONES[args.backbone](include_top=False, weights=None, input_shape=(side, side, 3),
-                                     activation="relu6")
+    kwargs = {"activation": "relu6"} if args.backbone.startswith(("efficientnet", "mobilenet")) else {}
+    trunk = BACKBONES[args.backbone](include_top=False, weights=None, input_shape=(side, side, 3), **kwargs)
     report = transfer_weights(student, trunk, require_all=True)
-    os.makedirs(TRUNK_DIR, exist_ok=True)
-    path = os.path.join(TRUNK_DIR, f"{args.backbone}.weights.h5")
+    trunk_dir = args.trunk_dir or TRUNK_DIR
+    os.makedirs(trunk_dir, exist_ok=True)
+    path = os.path.join(trunk_dir, f"{args.backbone}.weights.h5")
     tmp = path + f".tmp-{os.getpid()}.weights.h5"
     trunk.save_weights(tmp)
     os.replace(tmp, path)
@@ -96,9 +98,9 @@ def ship(args) -> int:
         history = f.read()
     with open(os.path.join(args.out, "run.json")) as f:
         argv = json.load(f)["argv"]
-    atomic_write_json(os.path.join(TRUNK_DIR, f"{args.backbone}.json"), {
+    atomic_write_json(os.path.join(trunk_dir, f"{args.backbone}.json"), {
         "weights": os.path.basename(path), "sha256": sha256_of(path), "backbone": args.backbone,
-        "activation": "relu6", "input": TRUNK_SPEC.to_dict(), "copied_weights": len(report["copied"]),
+        "activation": kwargs.get("activation"), "input": TRUNK_SPEC.to_dict(), "copied_weights": len(report["copied"]),
         **PROVENANCE,
         "command": TEACHER_COMMAND + " && python recipes/distill_trunk.py " + " ".join(argv),
         "history": history.splitlines(),
