@@ -30,13 +30,14 @@ Why shipped, not built at install time: a pip install cannot run TensorFlow (``f
 wheels are built once, not per user; the ONNX files are 12-14 MB fp32 and 3-4 MB int8 per model, each under the
 15 MB-per-file limit of the shipped models.
 
-The default (``backend=None`` or ``"auto"``) is the first installed of ``onnxruntime``, ``openvino``,
-``litert`` (only when TensorFlow can build its graphs), ``keras``; the precision defaults to ``fp32``, the only
-one that gives the Keras answers (to ~1e-5). ``precision="auto"`` picks from what the CPU supports
-(``cpu_flags()``, read from ``/proc/cpuinfo``): bf16 on OpenVINO when the CPU has AVX512-BF16 or AMX-BF16,
-else int8 when it has VNNI (AVX512-VNNI, AVX-VNNI or AMX-INT8) and an int8 graph exists, else fp32 — int8 and
-bf16 change a fraction of a percent of decisions (the cards' ``quantization`` sections). ``FACEZOO_BACKEND``
-and ``FACEZOO_PRECISION`` set the defaults for a whole process (the CLI's ``--backend``/``--precision``).
+The default (``backend=None`` or ``"auto"``) is the first installed of ``onnxruntime``, ``openvino``, ``litert``
+(only when TensorFlow can build its graphs), ``keras`` whose graph is ready — shipped or cached: the default never
+builds one (with TensorFlow installed, a model without a ready graph runs on Keras); the precision defaults to
+``fp32``, the only one that gives the Keras answers (to ~1e-5). ``precision="auto"`` picks from what the CPU
+supports (``cpu_flags()``, read from ``/proc/cpuinfo``): bf16 on OpenVINO when the CPU has AVX512-BF16 or AMX-BF16,
+else int8 when it has VNNI (AVX512-VNNI, AVX-VNNI or AMX-INT8) and an int8 graph exists, else fp32 — int8 and bf16
+change a fraction of a percent of decisions (the cards' ``quantization`` sections). ``FACEZOO_BACKEND`` and
+``FACEZOO_PRECISION`` set the defaults for a whole process (the CLI's ``--backend``/``--precision``).
 """
 from __future__ import annotations
 
@@ -105,7 +106,8 @@ def precision_supported(backend: str, precision: str, flags=None) -> str | None:
     return None
 
 
-def resolve(task: str, backend: str | None = None, precision: str | None = None, *, card=None) -> tuple[str, str]:
+def resolve(task: str, backend: str | None = None, precision: str | None = None, *, card=None,
+            directory: str | None = None) -> tuple[str, str]:
     """The ``(backend, precision)`` a load runs with; see the module docstring for the defaults.
 
     Raises:
@@ -131,6 +133,10 @@ def resolve(task: str, backend: str | None = None, precision: str | None = None,
         if not candidates:
             raise MissingDependencyError("no backend is installed; install one with pip install \"facezoo[lite]\" "
                                          "(ONNX Runtime, no TensorFlow) or \"facezoo[cpu]\" (TensorFlow)")
+        if card is not None and directory is not None and "keras" in candidates:
+            # auto never builds: an exported backend is chosen when its graph is shipped or cached already.
+            ready = [b for b in candidates if b == "keras" or graph_ready(directory, card, b, "fp32")]
+            candidates = ready or candidates
         if precision == "auto" and "openvino" in candidates and not precision_supported("openvino", "bf16", flags) \
                 and task != "detection":
             return "openvino", "bf16"
@@ -191,6 +197,16 @@ def _verify(path: str, expected: str, what: str):
     if digest != expected:
         raise ChecksumError(f"{what}: sha256 of {path} is {digest[:16]}..., expected {expected[:16]}... "
                             "(tampered or corrupt file); delete it to rebuild, or reinstall facezoo")
+
+
+def graph_ready(directory: str, card, backend: str, precision: str) -> bool:
+    """Whether ``backend``'s graph at ``precision`` is shipped (for these weights) or cached, so nothing is built."""
+    if backend == "keras":
+        return True
+    fmt, gp = graph_kind(backend, precision)
+    path = cached_graph_path(card, fmt, gp)
+    return _shipped_graph(card, fmt, gp, directory) is not None or (
+        os.path.isfile(path) and os.path.isfile(path + ".json"))
 
 
 def cached_graph_path(card, fmt: str, precision: str) -> str:

@@ -147,6 +147,12 @@ def build_graph(directory: str, card, fmt: str, precision: str, path: str, *, ca
         raise UsageError(f"cannot write the graph cache {folder}; set FACEZOO_CACHE to a writable folder")
     base, ext = os.path.splitext(path)
     tmp = f"{base}.tmp-{os.getpid()}{ext}"
+    import importlib.util
+    if not (fmt == "onnx" and precision == "int8") and importlib.util.find_spec("tensorflow") is None:
+        raise MissingDependencyError(
+            f"{card.name}: no {fmt} {precision} graph is shipped for these weights, and building one needs "
+            "TensorFlow: pip install \"facezoo[cpu,export]\" (a maintainer rebuilds the shipped graphs with "
+            "recipes/export_graphs.py)")
     _log(f"building the {fmt} {precision} graph of {card.name} (once) into {path}")
     info = {"model": card.name, "format": fmt, "precision": precision, "source_sha256": card.sha256,
             "built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

@@ -45,9 +45,4 @@ class ExportedModel(AttributeRuntime):
 
     def face_detector(self):
         from facezoo.zoo import load
-        from facezoo.backends import resolve
-        try:
-            backend, precision = resolve("detection", self.backend, "fp32")
-        except UsageError:
-            backend, precision = resolve("detection")
-        return load("retinaface_mnet025", backend=backend, precision=precision)
+        return load("retinaface_mnet025", backend=self.backend, precision="fp32")

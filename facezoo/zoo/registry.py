@@ -126,7 +126,7 @@ def load(name: str, *, directory: str | None = None, backend: str | None = None,
     directory = directory or model_dir(name)
     card = ModelCard.from_json(os.path.join(directory, CARD_FILE))
     from facezoo.backends import load_exported, resolve
-    backend, precision = resolve(card.task, backend, precision, card=card)
+    backend, precision = resolve(card.task, backend, precision, card=card, directory=directory)
     if backend != "keras":
         return load_exported(directory, card, backend, precision, **options)
     if options:
