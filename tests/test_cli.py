@@ -8,7 +8,7 @@ from PIL import Image
 from facezoo import cli, zoo
 from tests.helpers import package_tiny
 
-SUBCOMMANDS = ["list", "info", "analyze", "predict", "demo", "evaluate", "export", "data", "data convert"]
+SUBCOMMANDS = ["list", "info", "analyze", "predict", "demo", "evaluate", "export", "bench", "data", "data convert"]
 
 
 @pytest.mark.parametrize("command", [""] + SUBCOMMANDS)

@@ -75,9 +75,17 @@ def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset:
     return frozenset()
 
 
+def importable(module: str) -> bool:
+    """Whether ``module`` can be found (without importing it); a finder that refuses it counts as absent."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def installed(backend: str) -> bool:
     """Whether the Python packages of ``backend`` are importable (checked without importing them)."""
-    return all(importlib.util.find_spec(m) is not None for m in _MODULES[backend])
+    return all(importable(m) for m in _MODULES[backend])
 
 
 def available_backends() -> list[str]:
@@ -90,7 +98,7 @@ def require(backend: str):
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} (or auto)")
     if not installed(backend):
-        missing = [m for m in _MODULES[backend] if importlib.util.find_spec(m) is None]
+        missing = [m for m in _MODULES[backend] if not importable(m)]
         raise MissingDependencyError(f"backend {backend!r} needs {', '.join(missing)}, which is not installed; "
                                      f"install it with pip install \"facezoo[{_EXTRAS[backend]}]\"")
 

@@ -147,8 +147,8 @@ def build_graph(directory: str, card, fmt: str, precision: str, path: str, *, ca
         raise UsageError(f"cannot write the graph cache {folder}; set FACEZOO_CACHE to a writable folder")
     base, ext = os.path.splitext(path)
     tmp = f"{base}.tmp-{os.getpid()}{ext}"
-    import importlib.util
-    if not (fmt == "onnx" and precision == "int8") and importlib.util.find_spec("tensorflow") is None:
+    from facezoo.backends import importable
+    if not (fmt == "onnx" and precision == "int8") and not importable("tensorflow"):
         raise MissingDependencyError(
             f"{card.name}: no {fmt} {precision} graph is shipped for these weights, and building one needs "
             "TensorFlow: pip install \"facezoo[cpu,export]\" (a maintainer rebuilds the shipped graphs with "

@@ -81,8 +81,7 @@ def test_tasks_without_exported_graphs_run_on_keras():
 
 
 def test_a_missing_backend_names_its_extra(monkeypatch):
-    real = backends.importlib.util.find_spec
-    monkeypatch.setattr(backends.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "openvino" else real(name, *a))
+    real = backends.importable
+    monkeypatch.setattr(backends, "importable", lambda name: name != "openvino" and real(name))
     with pytest.raises(MissingDependencyError, match=r'pip install "facezoo\[openvino\]"'):
         backends.resolve("attributes", "openvino")
