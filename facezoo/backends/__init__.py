@@ -258,7 +258,8 @@ def load_exported(directory: str, card, backend: str, precision: str, *, calibra
     """The runtime of ``card`` with its network run by ``backend`` at ``precision`` (``facezoo.load`` calls it)."""
     from facezoo.backends.runners import make_runner
     path = graph_path(directory, card, backend, precision, calibration=calibration)
-    runner = make_runner(backend, path, precision, threads=threads)
+    runner = make_runner(backend, path, precision, threads=threads,
+                         optimized=_optimized_path(card, path) if backend == "onnxruntime" else None)
     if card.task == "detection":
         from facezoo.face.detect import ExportedRetinaFaceDetector
         settings = card.architecture.get("detector", {})
@@ -267,6 +268,26 @@ def load_exported(directory: str, card, backend: str, precision: str, *, calibra
                                              if k in ("working_size", "nms_threshold")})
     from facezoo.backends.model import ExportedModel
     return ExportedModel(card, runner, backend=backend, precision=precision, path=path)
+
+
+def _optimized_path(card, graph: str) -> str | None:
+    """Where ONNX Runtime's optimised copy of ``graph`` is cached: keyed by the graph, ORT's version and the CPU
+    (the optimised graph holds layout choices for this CPU). None when the cache cannot be written."""
+    import hashlib
+    try:
+        import onnxruntime
+        version = onnxruntime.__version__
+    except ImportError:
+        return None
+    cpu = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12]
+    folder = os.path.join(cache_root(), card.sha256)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    stem = os.path.splitext(os.path.basename(graph))[0]
+    graph_id = hashlib.sha256(f"{graph}:{os.path.getsize(graph)}:{os.path.getmtime(graph)}".encode()).hexdigest()[:12]
+    return os.path.join(folder, f"{card.name}_{stem}.ort{version}-cpu{cpu}-{graph_id}.onnx")
 
 
 def describe_default() -> str:

@@ -103,6 +103,22 @@ def test_analyze_on_onnxruntime_equals_keras():
             assert changed == 0 and dp <= 2e-3  # alignment can move a pixel by one grey level on a rounding tie
 
 
+def test_onnxruntime_reuses_its_optimised_graph(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path))
+    sample = facezoo.sample_image()
+    first = facezoo.load("expression_fer", backend="onnxruntime")
+    copies = [os.path.join(d, f) for d, _s, fs in os.walk(tmp_path) for f in fs]
+    assert len(copies) == 1 and ".ort" in copies[0]
+    mtime = os.path.getmtime(copies[0])
+    second = facezoo.load("expression_fer", backend="onnxruntime")
+    assert os.path.getmtime(copies[0]) == mtime
+    assert first.predict(sample, check_face=False) == second.predict(sample, check_face=False)
+    with open(copies[0], "wb") as f:
+        f.write(b"damaged")
+    third = facezoo.load("expression_fer", backend="onnxruntime")  # rebuilt from the verified graph
+    assert third.predict(sample, check_face=False) == first.predict(sample, check_face=False)
+
+
 def test_exported_model_has_no_keras_model():
     model = facezoo.load("dmtl_celeba", backend="onnxruntime")
     with pytest.raises(UsageError, match="backend=\"keras\""):
@@ -151,8 +167,8 @@ def test_graphs_are_built_once_into_the_cache_keyed_by_sha256(tmp_path, monkeypa
     detector = facezoo.load("retinaface_mnet025", directory=folder, backend="onnxruntime")
     path = backends.cached_graph_path(card, "onnx", "fp32")
     assert os.path.dirname(path) == os.path.join(str(tmp_path / "cache"), card.sha256)
-    assert sorted(os.listdir(os.path.dirname(path))) == sorted([os.path.basename(path), os.path.basename(path) +
-                                                                ".json"])  # no temporary file left behind
+    cached = sorted(f for f in os.listdir(os.path.dirname(path)) if ".ort" not in f)  # not ORT's optimised copy
+    assert cached == sorted([os.path.basename(path), os.path.basename(path) + ".json"])  # no temporary file left
     info = json.load(open(path + ".json"))
     assert info["source_sha256"] == card.sha256 and info["sha256"] == facezoo.files.sha256_of(path)
     image = facezoo.images.load_image(facezoo.sample_photo())
