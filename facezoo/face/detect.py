@@ -374,11 +374,15 @@ def get_detector(name: str = "retinaface", **kwargs) -> FaceDetector:
     construction loads the weights and traces the network.
     """
     if name == "retinaface":
-        if kwargs.get("weights", "default") == "default" and not kwargs.get("backend", None) == "keras":
-            # The shipped weights: through facezoo.load, so the default backend (an exported graph when a runtime
-            # is installed, facezoo.backends) runs them, checksum-verified.
-            from facezoo.zoo import load
-            backend = kwargs.pop("backend", None)
+        backend = kwargs.pop("backend", None)
+        if backend not in (None, "keras") and kwargs.get("weights", "default") != "default":
+            raise UsageError(f"backend {backend!r} runs the shipped RetinaFace weights only; use backend='keras' "
+                             "for other weights")
+        from facezoo.zoo import list_models, load
+        if kwargs.get("weights", "default") == "default" and backend != "keras" and \
+                "retinaface_mnet025" in list_models():
+            # The shipped weights through facezoo.load: checksum-verified, run by the default backend (an exported
+            # graph when a runtime is installed and the graph is ready; facezoo.backends).
             kwargs.pop("weights", None)
             detector = load("retinaface_mnet025", backend=backend)
             if kwargs:
@@ -386,7 +390,6 @@ def get_detector(name: str = "retinaface", **kwargs) -> FaceDetector:
                                     kwargs.get("nms_threshold", detector.nms_threshold),
                                     kwargs.get("batch_size", detector.batch_size), kwargs.get("top_k", detector.top_k))
             return detector
-        kwargs.pop("backend", None)
         return RetinaFaceDetector(**kwargs)
     if name == "mtcnn":
         return MtcnnDetector(**kwargs)

@@ -59,4 +59,4 @@ class FaceModel(AttributeRuntime):
 
     def face_detector(self):
         from facezoo.face.detect import get_detector
-        return get_detector()
+        return get_detector(backend="keras")
