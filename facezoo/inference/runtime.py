@@ -104,7 +104,7 @@ class AttributeRuntime:
     def describe_crops(self, crops: np.ndarray) -> list[dict]:
         """Decoded attributes for a batch of uint8 crops already in the model's framing and input size."""
         outputs = self.logits(self.normalize(np.asarray(crops)))
-        return [self._decode_row(outputs, row) for row in range(len(crops))]
+        return self._decode_rows(outputs, len(crops))
 
     def predict(self, images, *, batch_size: int = 32, errors: str = "raise", check_face: bool = True):
         """Describes one face crop or a list of them.
@@ -151,9 +151,10 @@ class AttributeRuntime:
             idx = good[start:start + batch_size]
             outputs = self.logits(np.stack(arrays[start:start + batch_size]))
             faces = self._face_scores(decoded[start:start + batch_size]) if check_face else None
+            described = self._decode_rows(outputs, len(idx))
             for row, i in enumerate(idx):
                 results[i] = {"input": describe(items[i]), "model": self.card.name,
-                              "attributes": self._decode_row(outputs, row)}
+                              "attributes": described[row]}
                 if faces is not None:
                     results[i]["face_score"] = round(faces[row], 4)
                     results[i]["face_found"] = faces[row] > 0
@@ -167,29 +168,43 @@ class AttributeRuntime:
                 for found in self._detector.detect(list(images), min_face=0)]
 
     def _decode_row(self, outputs, row):
-        out = {}
+        """The decoded attributes of one row of a batch's outputs."""
+        return self._decode_rows({k: v[row:row + 1] for k, v in outputs.items()}, 1)[0]
+
+    def _decode_rows(self, outputs, n: int) -> list[dict]:
+        """The decoded attributes of the first ``n`` rows: each head decoded once for the whole batch."""
+        rows: list[dict] = [{} for _ in range(n)]
         for _ds, spec, name in self.heads:
             attr = spec.attribute
-            dec = decode_head(attr, outputs[name][row:row + 1])
-            probs = dec["probabilities"][0]
-            entry: dict = {}
-            if attr.kind == "binary":
-                p = float(dec["positive"][0])
-                entry = {"probability": round(p, 4), "present": bool(p >= self.card.thresholds.get(attr.name, 0.5))}
-            elif attr.kind == "ordinal":
-                # One answer: the expected value (the rank decoded by CORAL can differ from it).
-                entry["value"] = round(float(dec["value"][0]), 2)
-                if attr.num_classes <= 10:
-                    entry["probabilities"] = {c: round(float(p), 4) for c, p in zip(attr.classes, probs)}
-            else:
-                entry["label"] = attr.classes[int(dec["index"][0])]
-                entry["probabilities"] = {c: round(float(p), 4) for c, p in zip(attr.classes, probs)}
+            dec = decode_head(attr, np.asarray(outputs[name])[:n])
+            probs = dec["probabilities"].tolist()
             conf_key = confidence_name(name)
-            if conf_key in outputs:
-                c = float(decode_confidence(outputs[conf_key][row])[0])
-                entry["confidence"] = round(c, 4)
-                entry["abstain"] = bool(c < self.card.abstain_below)
-            out[attr.name] = entry
-        if self.card.task == "expression" and "expression" in out:
-            out["expression"]["scores"] = api_scores(out["expression"]["probabilities"])
-        return out
+            conf = decode_confidence(np.asarray(outputs[conf_key])[:n]).tolist() if conf_key in outputs else None
+            if attr.kind == "binary":
+                threshold = self.card.thresholds.get(attr.name, 0.5)
+                positive = dec["positive"].tolist()
+            elif attr.kind == "ordinal":
+                values = dec["value"].tolist()
+            else:
+                index = dec["index"].tolist()
+            for row in range(n):
+                if attr.kind == "binary":
+                    p = positive[row]
+                    entry = {"probability": round(p, 4), "present": bool(p >= threshold)}
+                elif attr.kind == "ordinal":
+                    # One answer: the expected value (the rank decoded by CORAL can differ from it).
+                    entry = {"value": round(values[row], 2)}
+                    if attr.num_classes <= 10:
+                        entry["probabilities"] = {c: round(p, 4) for c, p in zip(attr.classes, probs[row])}
+                else:
+                    entry = {"label": attr.classes[index[row]],
+                             "probabilities": {c: round(p, 4) for c, p in zip(attr.classes, probs[row])}}
+                if conf is not None:
+                    entry["confidence"] = round(conf[row], 4)
+                    entry["abstain"] = bool(conf[row] < self.card.abstain_below)
+                rows[row][attr.name] = entry
+        if self.card.task == "expression":
+            for out in rows:
+                if "expression" in out:
+                    out["expression"]["scores"] = api_scores(out["expression"]["probabilities"])
+        return rows
