@@ -151,13 +151,6 @@ def _timed(fn, runs):
     return times
 
 
-def _pct(values, q):
-    values = sorted(values)
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
 def _cold_start(name, backend, precision, sample, threads) -> dict:
     code = ("import time; t0 = time.perf_counter(); import facezoo; t1 = time.perf_counter(); "
             f"m = facezoo.load({name!r}, backend={backend!r}, precision={precision!r}"
@@ -283,8 +276,8 @@ def run_bench(args) -> dict:
             thr = _timed(lambda: rt.logits(many[k]), args.batch_runs)
             ips = args.batch / statistics.median(thr)
             row = rounds[k]
-            row["p50_ms"].append(1000 * _pct(lat, 0.5))
-            row["p90_ms"].append(1000 * _pct(lat, 0.9))
+            row["p50_ms"].append(1000 * float(np.percentile(lat, 50)))
+            row["p90_ms"].append(1000 * float(np.percentile(lat, 90)))
             row["img_per_s"].append(ips)
             row["gflops"].append(ips * flops / 1e9)
             row["of_peak"].append(ips * flops / 1e9 / peak)

@@ -38,25 +38,21 @@ def _need(module: str, what: str, extra: str):
 def calibration_arrays(card, source, limit: int = DEFAULT_CALIBRATION_IMAGES) -> list:
     """Network inputs for int8 calibration: images of ``source`` (a folder, searched recursively and spread evenly,
     or a list of images) through the card's preprocessing (numpy, as the exported backends run it)."""
-    from facezoo.export import _image_files
-    from facezoo.images import load_image
+    import types
+
+    from facezoo.export import calibration_inputs
     from facezoo.preprocessing import prepare_input_numpy
     if source is None:
         raise UsageError(f"{card.name}: building an int8 graph needs calibration images: pass calibration=DIR "
                          "(a folder of a few hundred face crops like the model's training images)")
-    if isinstance(source, (str, os.PathLike)):
-        if not os.path.isdir(source):
-            raise UsageError(f"calibration {source}: not a folder of images")
-        items = _image_files(os.fspath(source))
-    else:
-        items = list(source)
-    if len(items) > limit:
-        step = len(items) / limit
-        items = [items[int(i * step)] for i in range(limit)]
-    if len(items) < MIN_CALIBRATION_IMAGES:
-        raise UsageError(f"calibration: {len(items)} images are too few to measure activation ranges; give at "
+    if isinstance(source, (str, os.PathLike)) and not os.path.isdir(source):
+        raise UsageError(f"calibration {source}: not a folder of images")
+    numpy_runtime = types.SimpleNamespace(preprocess=lambda image: prepare_input_numpy(image, card.spec))
+    arrays = calibration_inputs(numpy_runtime, source, limit)
+    if len(arrays) < MIN_CALIBRATION_IMAGES:
+        raise UsageError(f"calibration: {len(arrays)} images are too few to measure activation ranges; give at "
                          f"least {MIN_CALIBRATION_IMAGES} (clipped ranges cost accuracy)")
-    return [prepare_input_numpy(load_image(item), card.spec) for item in items]
+    return arrays
 
 
 def quantize_onnx(fp32_path: str, out_path: str, arrays) -> str:

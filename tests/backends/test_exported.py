@@ -10,6 +10,7 @@ import pytest
 import facezoo
 from facezoo import backends
 from facezoo.errors import ChecksumError, ModelFileError, UsageError
+from tests.backends.compare import results_differences as _compare
 from tests.helpers import data_dir
 
 pytest.importorskip("onnxruntime")
@@ -25,26 +26,6 @@ def _crops(n=24):
     folder = os.path.join(root, "img_align_celeba")
     names = sorted(os.listdir(folder))
     return [os.path.join(folder, names[i]) for i in np.linspace(0, len(names) - 1, n).astype(int)]
-
-
-def _compare(a, b):
-    """(largest change of a probability/confidence/value/100, number of decisions that differ, decisions)."""
-    dp, changed, total = 0.0, 0, 0
-    for x, y in zip(a, b):
-        for name, e in x["attributes"].items():
-            f = y["attributes"][name]
-            for key in ("probability", "confidence"):
-                if key in e:
-                    dp = max(dp, abs(e[key] - f[key]))
-            for key, p in e.get("probabilities", {}).items():
-                dp = max(dp, abs(p - f["probabilities"][key]))
-            if "value" in e:
-                dp = max(dp, abs(e["value"] - f["value"]) / 100)
-            for key in ("present", "label", "abstain"):
-                if key in e:
-                    total += 1
-                    changed += e[key] != f[key]
-    return dp, changed, total
 
 
 @needs_tf

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 import facezoo
+from tests.backends.compare import attribute_differences
 from tests.helpers import REPO
 
 pytest.importorskip("onnxruntime")
@@ -96,26 +97,13 @@ def test_keras_backend_says_which_extra_to_install(lite_run):
     assert "facezoo[cpu]" in line and "Traceback" not in done.stderr
 
 
-def _differences(a, b):
-    dp, changed = 0.0, 0
-    for name, e in a.items():
-        f = b[name]
-        for key in ("probability", "confidence"):
-            if key in e:
-                dp = max(dp, abs(e[key] - f[key]))
-        if "value" in e:
-            dp = max(dp, abs(e["value"] - f["value"]) / 100)
-        changed += sum(e[k] != f[k] for k in ("present", "label", "abstain") if k in e)
-    return dp, changed
-
-
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="compares with the Keras backend")
 def test_answers_equal_the_keras_backend(lite_run):
     out, _done, _folder = lite_run
     want = facezoo.load("dmtl_celeba", backend="keras").predict(facezoo.sample_image())
-    dp, changed = _differences(want["attributes"], out["predict"]["attributes"])
+    dp, changed, _ = attribute_differences(want["attributes"], out["predict"]["attributes"])
     assert changed == 0 and dp <= 2e-4
     photo = facezoo.analyze(facezoo.sample_photo(), backend="keras")
     assert photo["faces"][0]["faceRectangle"] == out["analyze"]["faces"][0]["faceRectangle"]
-    dp, changed = _differences(photo["faces"][0]["attributes"], out["analyze"]["faces"][0]["attributes"])
+    dp, changed, _ = attribute_differences(photo["faces"][0]["attributes"], out["analyze"]["faces"][0]["attributes"])
     assert changed == 0 and dp <= 2e-3
