@@ -37,7 +37,7 @@ def measure(name, batch, rounds):
     from facezoo.images import load_image
     from facezoo.optimize import fold_batch_norm
 
-    fm = facezoo.load(name)
+    fm = facezoo.load(name, backend="keras")
     folded = fold_batch_norm(fm.model)
     h, w = fm.input_size
     real = fm.preprocess(load_image(facezoo.sample_image()))[None]

@@ -47,7 +47,7 @@ def main(argv=None):
     sample = facezoo.sample_image()
     rows = []
     for name in names:
-        fm = facezoo.load(name)
+        fm = facezoo.load(name, backend="keras")
         h, w = fm.input_size
         x1 = np.random.default_rng(0).uniform(-1, 1, (1, h, w, 3)).astype("float32")
         xb = np.random.default_rng(1).uniform(-1, 1, (args.batch, h, w, 3)).astype("float32")

@@ -73,7 +73,7 @@ def measure_model(name, data_root, args, work):
     from facezoo.optimize import fold_batch_norm
     from facezoo.tasks.dmtl import collect_outputs, evaluate_outputs, for_model
 
-    fm = facezoo.load(name)
+    fm = facezoo.load(name, backend="keras")
     card, cfg, spec = fm.card, fm.model.dmtl_config, fm.card.spec
     dataset = card.training_data["dataset"]
     val_percent = card.training_data.get("val_percent", 20)

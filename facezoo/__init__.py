@@ -16,15 +16,16 @@ __version__ = "0.2.0"
 from facezoo import attributes  # noqa: E402,F401
 from facezoo.zoo import list_models, load, model_card, sample_image, sample_photo  # noqa: E402,F401
 
-_SUBMODULES = ("data", "evaluation", "face", "files", "images", "inference", "models", "optimize", "preprocessing",
-               "style", "tasks", "train", "zoo", "errors")
-_NEEDS_TENSORFLOW = ("data", "evaluation", "face", "inference", "models", "optimize", "style", "tasks", "train")
+_SUBMODULES = ("backends", "data", "decoding", "evaluation", "face", "files", "images", "inference", "models",
+               "optimize", "preprocessing", "style", "tasks", "train", "zoo", "errors")
+_NEEDS_TENSORFLOW = ("data", "evaluation", "models", "optimize", "style", "tasks", "train")
 
 
 def analyze(images, models=("dmtl_celeba", "dmtl_utkface", "expression_fer"), **kwargs):
-    """Detects, aligns and describes every face in photos; see ``facezoo.face.analyze.FaceAnalyzer.analyze``."""
-    from facezoo.errors import require_tensorflow
-    require_tensorflow()
+    """Detects, aligns and describes every face in photos; see ``facezoo.face.analyze.FaceAnalyzer.analyze``.
+
+    ``backend=`` and ``precision=`` pick what runs the networks (``facezoo.backends``; default: the fastest
+    installed, so this works without TensorFlow where ONNX Runtime is installed)."""
     from facezoo.face.analyze import analyze as _analyze
     return _analyze(images, models, **kwargs)
 

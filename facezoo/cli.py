@@ -1,10 +1,11 @@
 """The ``facezoo`` command: ``list``, ``info``, ``analyze``, ``predict``, ``demo``, ``verify``, ``evaluate``,
-``export``, ``generate``, ``upscale``, ``data convert``.
+``export``, ``bench``, ``generate``, ``upscale``, ``data convert``.
 
 Anything a user caused (a missing file, an unknown model, a bad flag, a malformed label file, a
 damaged model folder, TensorFlow not installed) raises a ``facezoo.errors.UserError``: the command
 prints one line on stderr and exits with status 2. Any other exception is a bug and keeps its
-traceback. TensorFlow's start-up log lines are hidden unless ``--verbose``.
+traceback. TensorFlow's start-up log lines are hidden unless ``--verbose``; TensorFlow is not imported at all
+when the command's models run on an exported-graph backend (``--backend``, ``facezoo.backends``).
 
 Exit status: 0 success; 1 nothing to do or every input failed (``predict``); 2 user error; 130
 interrupted.
@@ -188,7 +189,7 @@ def cmd_predict(args) -> int:
     if not files:
         print(f"facezoo predict: no image files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
-    model = facezoo.load(args.model)
+    model = facezoo.load(args.model, backend=args.backend, precision=args.precision)
     results = []
     chunk = args.batch_size
     try:
@@ -263,7 +264,8 @@ def cmd_analyze(args) -> int:
     if args.facedb:
         from facezoo.inference.facedb_cli import open_db
         facedb = open_db(args.facedb)
-    analyzer = FaceAnalyzer(_model_names(args.models), detector=args.detector)
+    analyzer = FaceAnalyzer(_model_names(args.models), detector=args.detector, backend=args.backend,
+                            precision=args.precision)
     results = []
     try:
         for start in tqdm(range(0, len(files), args.batch_size), desc="analyze", unit="batch",
@@ -305,7 +307,7 @@ def cmd_demo(args) -> int:
     check_output_file(args.out, "--out")
     photo = sample_photo()
     print(f"bundled photo: {photo} (NASA portrait of Eileen Collins, public domain, from scikit-image)")
-    result = FaceAnalyzer(names).analyze(photo)
+    result = FaceAnalyzer(names, backend=args.backend, precision=args.precision).analyze(photo)
     print("\n".join(face_lines(result)))
     from facezoo.face.annotate import annotate
     from facezoo.images import load_image
@@ -468,6 +470,19 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from facezoo.bench import run_bench
+    run_bench(args)
+    return 0
+
+
+def _backend_flags(s):
+    from facezoo.backends import BACKENDS, PRECISIONS
+    s.add_argument("--backend", help=f"what runs the networks: {', '.join(BACKENDS)} or auto (default: the fastest "
+                   "installed; facezoo.backends)")
+    s.add_argument("--precision", help=f"{', '.join(PRECISIONS)} or auto (the CPU decides); default fp32")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from facezoo import __version__
     p = argparse.ArgumentParser(prog="facezoo", description="Face attribute models for TensorFlow / Keras.",
@@ -492,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", metavar="FILE", help="write all results to FILE as JSON")
     s.add_argument("--jsonl", action="store_true", help="print one JSON object per image instead of a summary")
     s.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default 32)")
+    _backend_flags(s)
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("analyze", help="detect, align and describe every face in photos (files or folders)")
@@ -508,11 +524,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-faces", type=positive_int, default=None, help="at most this many faces per photo")
     s.add_argument("--batch-size", type=positive_int, default=16, help="photos per batch (default 16)")
     s.add_argument("--facedb", metavar="DB", help="name each face from this FaceDB (facezoo facedb enroll)")
+    _backend_flags(s)
     s.set_defaults(func=cmd_analyze)
 
     s = sub.add_parser("demo", help="analyze the bundled photo with every shipped model and write it annotated")
     s.add_argument("--out", default="facezoo-demo.jpg", help="annotated photo to write (default facezoo-demo.jpg)")
     s.add_argument("--json", action="store_true", help="also print the whole result as JSON")
+    _backend_flags(s)
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("verify", help="are the faces of two images the same person? (distance, threshold)")
@@ -573,11 +591,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "and DIR/models.config; else DIR/<name>[_<quantize>].<format>)")
     s.set_defaults(func=cmd_export)
 
+    from facezoo.bench import add_bench_arguments
+    s = sub.add_parser("bench", help="speed, size, cold start and accuracy change of one model on every backend")
+    add_bench_arguments(s)
+    s.set_defaults(func=cmd_bench)
+
     from facezoo.data import cli as data_cli
     data_cli.add_parser(sub)
     from facezoo.inference import facedb_cli  # imports nothing heavy: `facezoo list` works without TensorFlow
     facedb_cli.add_parser(sub)
     return p
+
+
+def _needs_tensorflow(args) -> bool:
+    """Whether the command will import TensorFlow (then its start-up lines are hidden by importing it first)."""
+    if args.command in ("list", "info"):
+        return False
+    if args.command in ("predict", "analyze", "demo"):
+        from facezoo.backends import resolve
+        return resolve("attributes", args.backend, args.precision)[0] == "keras"
+    return True
 
 
 def main(argv=None) -> int:
@@ -587,9 +620,9 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    if not args.verbose and args.command not in ("list", "info"):
-        quiet_tensorflow()
     try:
+        if not args.verbose and _needs_tensorflow(args):
+            quiet_tensorflow()
         return args.func(args)
     except UserError as e:
         print(f"facezoo {args.command}: error: {e}", file=sys.stderr)

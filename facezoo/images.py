@@ -220,10 +220,14 @@ def read_image_file(path, *, max_bytes: int = MAX_BYTES) -> bytes:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 raise ImageError(f"{path}: is not a regular file")
             data = f.read(max_bytes + 1)
+    except ImageError:
+        raise
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except OSError as e:
         raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:  # os.stat refuses a path with a NUL byte
+        raise ImageError(f"{path!r}: not a usable file name ({e})") from None
     if len(data) > max_bytes:
         raise ImageError(f"{path}: file grew past max_bytes={max_bytes} while being read")
     return data

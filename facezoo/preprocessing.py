@@ -188,3 +188,111 @@ def prepare_input(image, spec: PreprocessSpec):
 
     fitted = fit_to_input(image, spec.input_size, method=spec.resize, antialias=spec.antialias)
     return spec.normalize(tf.round(fitted))
+
+
+# ----------------------------------------------------------------------------- the same in numpy
+# The exported-graph backends (ONNX Runtime, LiteRT, OpenVINO) and the TensorFlow-free ``facezoo[lite]``
+# install preprocess in numpy. These functions reproduce the TensorFlow ones above: ``tf.image.resize`` with
+# ``antialias=True`` is ``ScaleAndTranslate`` with a triangle kernel widened by the downscale factor (the
+# weights below follow tensorflow/core/kernels/image/scale_and_translate_op.cc), computed in float32, so the
+# rounded uint8 grey levels agree with TensorFlow's except for values within ~1e-4 of a half level
+# (tests/test_preprocessing_numpy.py measures both).
+GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # tf.image.rgb_to_grayscale
+
+
+def resize_weights(in_size: int, out_size: int, antialias: bool = True):
+    """The (out_size, in_size) float32 matrix of ``tf.image.resize(method="bilinear", antialias=...)`` on one axis.
+
+    With ``antialias=False`` TensorFlow runs ``ResizeBilinear`` (half-pixel centres, edge pixels clamped), which
+    this reproduces too.
+    """
+    import numpy as np
+
+    scale = np.float32(out_size) / np.float32(in_size)
+    inv_scale = np.float32(1.0) / scale
+    out = np.zeros((out_size, in_size), np.float32)
+    if not antialias:
+        for x in range(out_size):
+            src = max((np.float32(x) + np.float32(0.5)) * inv_scale - np.float32(0.5), np.float32(0.0))
+            lo = min(int(np.floor(src)), in_size - 1)
+            hi = min(lo + 1, in_size - 1)
+            frac = np.float32(src - lo)
+            out[x, lo] += np.float32(1.0) - frac
+            out[x, hi] += frac
+        return out
+    kernel_scale = max(inv_scale, np.float32(1.0))
+    for x in range(out_size):
+        sample = (np.float32(x) + np.float32(0.5)) * inv_scale
+        if sample < 0 or sample > in_size:
+            continue
+        start = int(np.ceil(sample - kernel_scale - np.float32(0.5)))
+        end = int(np.floor(sample + kernel_scale - np.float32(0.5)))
+        start, end = min(max(start, 0), in_size - 1), min(max(end, 0), in_size - 1) + 1
+        src = np.arange(start, end, dtype=np.float32)
+        w = np.maximum(np.float32(0.0), np.float32(1.0) - np.abs((src + np.float32(0.5) - sample) / kernel_scale))
+        total = w.sum(dtype=np.float32)
+        if abs(total) >= 1000 * np.finfo(np.float32).eps:
+            w = w / total
+        out[x, start:end] = w
+    return out
+
+
+_RESIZE_CACHE: dict = {}
+
+
+def resize_numpy(image, size, method: str = "bilinear", antialias: bool = True):
+    """``tf.image.resize(image, size, method, antialias)`` in numpy for one (H, W, C) image; float32 out.
+
+    Only ``bilinear`` (what every shipped card uses) is implemented; other methods raise ``ValueError``.
+    """
+    import numpy as np
+
+    if method != "bilinear":
+        raise ValueError(f"resize method {method!r} has no numpy implementation (only 'bilinear'); "
+                         "use the keras backend for this model")
+    image = np.asarray(image, np.float32)
+    h, w = image.shape[:2]
+    th, tw = int(size[0]), int(size[1])
+    key_y, key_x = (h, th, antialias), (w, tw, antialias)
+    for key in (key_y, key_x):
+        if key not in _RESIZE_CACHE:
+            if len(_RESIZE_CACHE) > 256:
+                _RESIZE_CACHE.clear()
+            _RESIZE_CACHE[key] = resize_weights(*key)
+    wy, wx = _RESIZE_CACHE[key_y], _RESIZE_CACHE[key_x]
+    rows = np.tensordot(wy, image, axes=(1, 0))             # (th, w, C)
+    return np.einsum("xw,hwc->hxc", wx, rows, optimize=True).astype(np.float32)
+
+
+def fit_to_input_numpy(image, size, method: str = "bilinear", antialias: bool = True):
+    """``fit_to_input`` in numpy for one (H, W, C) image: centre crop to the aspect of ``size``, resize, clip."""
+    import numpy as np
+
+    image = np.asarray(image)
+    th, tw = int(size[0]), int(size[1])
+    h, w = image.shape[:2]
+    crop_h = min(h, int(np.round(np.float32(w) * np.float32(th) / np.float32(tw))))
+    crop_w = min(w, int(np.round(np.float32(h) * np.float32(tw) / np.float32(th))))
+    top, left = (h - crop_h) // 2, (w - crop_w) // 2
+    cropped = image[top:top + crop_h, left:left + crop_w].astype(np.float32)
+    if (crop_h, crop_w) == (th, tw):
+        return cropped
+    return np.clip(resize_numpy(cropped, (th, tw), method, antialias), 0.0, 255.0)
+
+
+def normalize_numpy(images, spec: PreprocessSpec):
+    """``spec.normalize`` in numpy: uint8-range RGB (..., 3) -> float32 network input (grey: one channel)."""
+    import numpy as np
+
+    images = np.asarray(images, np.float32)
+    if spec.color == "grey":
+        images = np.tensordot(images, np.asarray(GREY_WEIGHTS, np.float32), axes=(-1, 0))[..., None]
+    return (images * np.float32(spec.scale) + np.float32(spec.offset)).astype(np.float32)
+
+
+def prepare_input_numpy(image, spec: PreprocessSpec):
+    """``prepare_input`` in numpy for one decoded (H, W, 3) image."""
+    import numpy as np
+
+    fitted = fit_to_input_numpy(image, spec.input_size, method=spec.resize, antialias=spec.antialias)
+    return normalize_numpy(np.round(fitted), spec)

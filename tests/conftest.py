@@ -69,3 +69,16 @@ def utk_layout(tmp_path):
             _write_jpeg(folder / name, size=(16, 16), seed=i)
         return root
     return make
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _facezoo_graph_cache(tmp_path_factory):
+    """Graphs the backends build or optimise (facezoo.backends) go to a temporary cache, not the user's."""
+    import os
+    previous = os.environ.get("FACEZOO_CACHE")
+    os.environ["FACEZOO_CACHE"] = str(tmp_path_factory.mktemp("facezoo-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("FACEZOO_CACHE", None)
+    else:
+        os.environ["FACEZOO_CACHE"] = previous

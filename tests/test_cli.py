@@ -8,8 +8,9 @@ from PIL import Image
 from facezoo import cli, zoo
 from tests.helpers import package_tiny
 
-SUBCOMMANDS = ["list", "info", "analyze", "predict", "demo", "verify", "evaluate", "export", "generate", "upscale",
-               "data", "data convert", "facedb", "facedb enroll", "facedb remove", "facedb list", "facedb search"]
+SUBCOMMANDS = ["list", "info", "analyze", "predict", "demo", "verify", "evaluate", "export", "bench", "generate",
+               "upscale", "data", "data convert", "facedb", "facedb enroll", "facedb remove", "facedb list",
+               "facedb search"]
 
 
 @pytest.mark.parametrize("command", [""] + SUBCOMMANDS)

@@ -39,7 +39,8 @@ def write_logits_saved_model(model, spec, path: str, batch: int | None = 1):
     return path
 
 
-def write_tflite(model, spec, path: str, *, quantize: str | None = None, calibration=None) -> str:
+def write_tflite(model, spec, path: str, *, quantize: str | None = None, calibration=None,
+                 batch: int | None = 1) -> str:
     """Converts ``model`` to a ``.tflite`` file.
 
     Args:
@@ -50,6 +51,7 @@ def write_tflite(model, spec, path: str, *, quantize: str | None = None, calibra
             or ``"int8"`` (int8 weights and activations, float32 input/output).
         calibration: for ``"int8"``: preprocessed images, an array ``[N, H, W, C]`` or an iterable of
             ``[H, W, C]`` arrays (at least ``MIN_CALIBRATION_IMAGES``).
+        batch: the input's batch size; None for a dynamic batch (LiteRT resizes it per call).
 
     Returns:
         ``path``.
@@ -69,7 +71,7 @@ def write_tflite(model, spec, path: str, *, quantize: str | None = None, calibra
                              f"activation ranges; give at least {MIN_CALIBRATION_IMAGES}")
     tmp = tempfile.mkdtemp(prefix="facezoo-tflite-")
     try:
-        write_logits_saved_model(model, spec, tmp)
+        write_logits_saved_model(model, spec, tmp, batch=batch)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
         if quantize:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]

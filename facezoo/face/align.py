@@ -6,7 +6,8 @@ CelebA landmark file and in ``tf.raw_ops.ImageProjectiveTransformV3``.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+
+from facezoo.preprocessing import resize_numpy
 
 
 def fit_landmarks(landmarks, image_hw, size):
@@ -68,6 +69,7 @@ def similarity_transform(src_points, dst_points):
     Returns:
         float32 (2, 3) matrix ``M`` with ``dst ~= M[:, :2] @ src + M[:, 2]``.
     """
+    import tensorflow as tf
     src = tf.cast(tf.convert_to_tensor(src_points), tf.float32)
     dst = tf.cast(tf.convert_to_tensor(dst_points), tf.float32)
     src_mean, dst_mean = tf.reduce_mean(src, 0), tf.reduce_mean(dst, 0)
@@ -93,6 +95,7 @@ def align_face(image, landmarks, output_size, fill_mode: str = "constant"):
         ``(aligned, moved_landmarks)``: float32 (h, w, C) image in [0, 255] and the landmarks in
         its pixel indices (close to the template, exactly where the similarity put them).
     """
+    import tensorflow as tf
     h, w = int(output_size[0]), int(output_size[1])
     matrix = similarity_transform(landmarks, template_points(output_size))
     aligned = _warp(image, landmarks, template_points(output_size), (h, w), fill_mode)
@@ -102,7 +105,7 @@ def align_face(image, landmarks, output_size, fill_mode: str = "constant"):
     return aligned, moved
 
 
-def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest") -> np.ndarray:
+def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest", engine: str = "tensorflow") -> np.ndarray:
     """The crop a model was trained on: ``image`` warped so ``landmarks`` land on ``spec.framing``.
 
     A least-squares similarity takes the five detected landmarks onto the framing's points in the model
@@ -116,6 +119,8 @@ def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest") -> np.ndar
         landmarks: (5, 2) landmarks (left eye, right eye, nose, mouth corners), pixel indices of ``image``.
         spec: the model's ``facezoo.preprocessing.PreprocessSpec``; its ``framing`` must be known.
         fill_mode: how pixels outside the image are filled (``nearest``: repeat the edge).
+        engine: ``"tensorflow"`` (one compiled graph per scale step) or ``"numpy"`` (the same warp and resize in
+            numpy, for the exported-graph backends and installs without TensorFlow; ``nearest`` fill only).
 
     Returns:
         uint8 (h, w, 3) crop at ``spec.input_size``, ready for ``prepare_input``.
@@ -132,6 +137,11 @@ def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest") -> np.ndar
         k *= 2
     points = (target + 0.5) * k - 0.5
     inverse = _inverse_rows(_similarity_numpy(src, points))
+    if engine == "numpy":
+        return _align_numpy(np.asarray(image, np.uint8), inverse, h, w, k, spec.resize, spec.antialias, fill_mode)
+    if engine != "tensorflow":
+        raise ValueError(f"engine must be 'tensorflow' or 'numpy', got {engine!r}")
+    import tensorflow as tf
     fn = _aligner(h, w, k, spec.resize, spec.antialias, fill_mode)
     return fn(tf.convert_to_tensor(np.asarray(image, np.uint8)), tf.constant(inverse, tf.float32)).numpy()
 
@@ -158,7 +168,39 @@ def _inverse_rows(matrix) -> list[float]:
 _ALIGNERS: dict = {}
 
 
+def warp_numpy(image, inverse, output_hw, fill_mode: str = "nearest") -> np.ndarray:
+    """``tf.raw_ops.ImageProjectiveTransformV3`` (bilinear, ``nearest`` fill) in numpy for an affine ``inverse``.
+
+    Output pixel (x, y) reads the input at ``(a0 x + a1 y + a2, b0 x + b1 y + b2)`` (the first six of the 8
+    transform numbers), coordinates clamped to the image (the edge repeats), bilinear between the 4 neighbours.
+    """
+    if fill_mode != "nearest":
+        raise ValueError(f"the numpy warp implements fill_mode 'nearest' only, got {fill_mode!r}")
+    image = np.asarray(image, np.float32)
+    h, w = int(output_hw[0]), int(output_hw[1])
+    a0, a1, a2, b0, b1, b2 = (np.float32(v) for v in inverse[:6])
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    x = np.clip(a0 * xs + a1 * ys + a2, 0, image.shape[1] - 1)
+    y = np.clip(b0 * xs + b1 * ys + b2, 0, image.shape[0] - 1)
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    x0i, y0i = x0.astype(np.int64), y0.astype(np.int64)
+    # A neighbour past the last pixel has weight 0 (the coordinate was clamped onto the edge): read the edge.
+    x1i, y1i = np.minimum(x0i + 1, image.shape[1] - 1), np.minimum(y0i + 1, image.shape[0] - 1)
+    top = (1 - fx) * image[y0i, x0i] + fx * image[y0i, x1i]
+    bottom = (1 - fx) * image[y1i, x0i] + fx * image[y1i, x1i]
+    return ((1 - fy) * top + fy * bottom).astype(np.float32)
+
+
+def _align_numpy(image, inverse, h, w, k, method, antialias, fill_mode):
+    warped = warp_numpy(image, inverse, (h * k, w * k), fill_mode)
+    if k > 1:
+        warped = resize_numpy(warped, (h, w), method, antialias)
+    return np.clip(np.round(warped), 0.0, 255.0).astype(np.uint8)
+
+
 def _aligner(h, w, k, method, antialias, fill_mode):
+    import tensorflow as tf
     key = (h, w, k, method, antialias, fill_mode)
     if key not in _ALIGNERS:
         @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([8], tf.float32)])
@@ -176,6 +218,7 @@ def _aligner(h, w, k, method, antialias, fill_mode):
 
 def _warp(image, src, dst, size, fill_mode):
     """Bilinear warp of ``image`` by the similarity taking ``src`` points onto ``dst``, at ``size``."""
+    import tensorflow as tf
     image = tf.cast(tf.convert_to_tensor(image), tf.float32)
     matrix = similarity_transform(src, dst)
     a, b = matrix[0, 0], matrix[1, 0]

@@ -36,9 +36,13 @@ class FaceAnalyzer:
         models: registered model names or loaded ``FaceModel`` objects; each card must record its framing.
         detector: ``"retinaface"`` (fast default), ``"mtcnn"`` (needs ``facezoo[detect]``) or a ``FaceDetector``.
         batch_size: faces per forward pass of each model.
+        backend, precision: what runs the named models and the RetinaFace detector (``facezoo.backends``; default:
+            the fastest installed backend, fp32). The detector runs fp32 (or bf16/float16) whatever the models'
+            precision: it has no int8 graph.
     """
 
-    def __init__(self, models=DEFAULT_MODELS, detector="retinaface", batch_size: int = 64):
+    def __init__(self, models=DEFAULT_MODELS, detector="retinaface", batch_size: int = 64,
+                 backend: str | None = None, precision: str | None = None):
         from facezoo.face.detect import FaceDetector, get_detector
         from facezoo.zoo import load
         if isinstance(models, str):
@@ -47,7 +51,7 @@ class FaceAnalyzer:
             raise UsageError("analyze needs at least one model (facezoo list shows them)")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise UsageError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.models = [load(m) if isinstance(m, str) else m for m in models]
+        self.models = [load(m, backend=backend, precision=precision) if isinstance(m, str) else m for m in models]
         for m in self.models:
             if m.spec.framing is None:
                 raise UsageError(f"{m.card.name}: its card records no face framing, so analyze cannot align faces "
@@ -55,7 +59,8 @@ class FaceAnalyzer:
         if isinstance(detector, FaceDetector):
             self.detector = detector
         elif detector == "retinaface":
-            self.detector = load("retinaface_mnet025")  # the shipped weights, checksum-verified
+            self.detector = load("retinaface_mnet025", backend=backend,  # the shipped weights, checksum-verified
+                                 precision=precision if precision in ("bf16", "float16") else None)
         else:
             self.detector = get_detector(detector)
         self.batch_size = int(batch_size)
@@ -103,7 +108,8 @@ class FaceAnalyzer:
         faces = [(k, face) for k, image_faces in enumerate(found) for face in image_faces]
         per_face = [dict() for _ in faces]
         for model in self.models:
-            crops = [_align(decoded[k], face, model.spec) for k, face in faces]
+            engine = getattr(model, "align_engine", "tensorflow")
+            crops = [_align(decoded[k], face, model.spec, engine) for k, face in faces]
             for start in range(0, len(crops), self.batch_size):
                 described = model.describe_crops(np.stack(crops[start:start + self.batch_size]))
                 for j, attributes in enumerate(described):
@@ -138,9 +144,9 @@ def _identities(facedb, decoded, faces, batch_size) -> list:
     return facedb.identify(embeddings=vectors)
 
 
-def _align(image, face, spec):
+def _align(image, face, spec, engine="tensorflow"):
     from facezoo.face.align import align_to_spec
-    return align_to_spec(image, face.landmarks, spec)
+    return align_to_spec(image, face.landmarks, spec, engine=engine)
 
 
 _ANALYZERS: dict = {}
@@ -148,17 +154,17 @@ _ANALYZERS: dict = {}
 
 def analyze(images, models=DEFAULT_MODELS, *, detector="retinaface", min_face: float = 20,
             score_threshold: float | None = None, max_faces: int | None = None, errors: str = "raise",
-            facedb=None):
+            facedb=None, backend: str | None = None, precision: str | None = None):
     """``FaceAnalyzer(models, detector).analyze(images, ...)``; analyzers of named models are kept for reuse.
 
     See ``FaceAnalyzer.analyze`` for arguments and the result format.
     """
     models = (models,) if isinstance(models, str) else tuple(models)
     named = all(isinstance(m, str) for m in models) and isinstance(detector, str)
-    key = (models, detector) if named else None
+    key = (models, detector, backend, precision) if named else None
     analyzer = _ANALYZERS.get(key) if named else None
     if analyzer is None:
-        analyzer = FaceAnalyzer(models, detector)
+        analyzer = FaceAnalyzer(models, detector, backend=backend, precision=precision)
         if named:
             _ANALYZERS[key] = analyzer
     return analyzer.analyze(images, min_face=min_face, score_threshold=score_threshold, max_faces=max_faces,

@@ -221,20 +221,23 @@ class RetinaFaceDetector(FaceDetector):
     def __init__(self, weights="default", working_size: int = DEFAULT_WORKING_SIZE,
                  nms_threshold: float = DEFAULT_NMS_THRESHOLD,
                  batch_size: int = 32, top_k: int = 750):
-        if not isinstance(working_size, numbers.Integral) or working_size < 32:
-            raise UsageError(f"working_size must be an integer >= 32 pixels; got {working_size!r}")
+        self._configure(working_size, nms_threshold, batch_size, top_k)
         import tensorflow as tf
 
         from facezoo.face.retinaface import RetinaFaceMobileNet, preprocess_input
-        self.working_size = int(working_size)
-        self.nms_threshold = float(nms_threshold)
-        self.batch_size = int(batch_size)
-        self.top_k = int(top_k)
         self.model = RetinaFaceMobileNet(weights=weights)
         # uint8 in, preprocessing in the graph; the concrete function skips tf.function's per-call argument
         # matching (~0.4 ms of a ~4 ms call).
         self._forward = tf.function(lambda x: self.model(preprocess_input(x), training=False)).get_concrete_function(
             tf.TensorSpec([None, None, None, 3], tf.uint8))
+
+    def _configure(self, working_size, nms_threshold, batch_size, top_k):
+        if not isinstance(working_size, numbers.Integral) or working_size < 32:
+            raise UsageError(f"working_size must be an integer >= 32 pixels; got {working_size!r}")
+        self.working_size = int(working_size)
+        self.nms_threshold = float(nms_threshold)
+        self.batch_size = int(batch_size)
+        self.top_k = int(top_k)
 
     @classmethod
     def from_file(cls, path: str, card) -> "RetinaFaceDetector":
@@ -299,6 +302,28 @@ class RetinaFaceDetector(FaceDetector):
                      score=float(scores[keep][j])) for j in kept]
 
 
+class ExportedRetinaFaceDetector(RetinaFaceDetector):
+    """The same detector with the network run by an exported graph (``facezoo.backends``), no TensorFlow.
+
+    Args:
+        runner: ``fn(uint8 canvas (N, H, W, 3)) -> {"loc", "conf", "landmarks"}`` (preprocessing in the graph).
+        backend, precision: what runs it (for ``repr`` and ``facezoo bench``).
+        Other arguments as ``RetinaFaceDetector``.
+    """
+
+    def __init__(self, runner, backend: str, precision: str = "fp32", working_size: int = DEFAULT_WORKING_SIZE,
+                 nms_threshold: float = DEFAULT_NMS_THRESHOLD, batch_size: int = 32, top_k: int = 750):
+        self._configure(working_size, nms_threshold, batch_size, top_k)
+        self.runner, self.backend, self.precision = runner, backend, precision
+
+    def __repr__(self):
+        return f"ExportedRetinaFaceDetector(backend={self.backend!r}, precision={self.precision!r})"
+
+    def raw_outputs(self, canvas: np.ndarray):
+        out = self.runner(np.ascontiguousarray(canvas, np.uint8))
+        return [out["loc"], out["conf"], out["landmarks"]]
+
+
 class MtcnnDetector(FaceDetector):
     """The ``mtcnn`` package (P/R/O-Net cascade, weights in its wheel): slower, the accurate fallback.
 
@@ -344,10 +369,27 @@ class MtcnnDetector(FaceDetector):
 def get_detector(name: str = "retinaface", **kwargs) -> FaceDetector:
     """A face detector by name: ``"retinaface"`` (fast, default) or ``"mtcnn"`` (needs ``facezoo[detect]``).
 
-    Keyword arguments go to the detector's constructor (e.g. ``working_size``). Build it once and reuse it:
+    Keyword arguments go to the detector's constructor (e.g. ``working_size``); ``backend`` picks what runs the
+    shipped RetinaFace (``facezoo.backends``; default: the fastest installed). Build it once and reuse it:
     construction loads the weights and traces the network.
     """
     if name == "retinaface":
+        backend = kwargs.pop("backend", None)
+        if backend not in (None, "keras") and kwargs.get("weights", "default") != "default":
+            raise UsageError(f"backend {backend!r} runs the shipped RetinaFace weights only; use backend='keras' "
+                             "for other weights")
+        from facezoo.zoo import list_models, load
+        if kwargs.get("weights", "default") == "default" and backend != "keras" and \
+                "retinaface_mnet025" in list_models():
+            # The shipped weights through facezoo.load: checksum-verified, run by the default backend (an exported
+            # graph when a runtime is installed and the graph is ready; facezoo.backends).
+            kwargs.pop("weights", None)
+            detector = load("retinaface_mnet025", backend=backend)
+            if kwargs:
+                detector._configure(kwargs.get("working_size", detector.working_size),
+                                    kwargs.get("nms_threshold", detector.nms_threshold),
+                                    kwargs.get("batch_size", detector.batch_size), kwargs.get("top_k", detector.top_k))
+            return detector
         return RetinaFaceDetector(**kwargs)
     if name == "mtcnn":
         return MtcnnDetector(**kwargs)

@@ -96,7 +96,7 @@ def fold_batch_norm(model):
         ValueError: ``model`` is not a functional model.
 
     Examples:
-        >>> folded = fold_batch_norm(facezoo.load("dmtl_celeba").model)
+        >>> folded = fold_batch_norm(facezoo.load("dmtl_celeba", backend="keras").model)
         >>> [l for l in folded.layers if isinstance(l, keras.layers.BatchNormalization)]
         []
     """

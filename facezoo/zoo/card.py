@@ -23,7 +23,10 @@ class ModelCard:
     ``metrics`` maps a split name to the summary ``facezoo evaluate`` wrote and ``evaluate_command``
     reproduces them; ``headline`` names the metric ``facezoo list`` shows; ``files`` maps every file of the
     model folder but the card to its sha256; ``sha256``/``size_bytes`` are those of the weights file;
-    ``quantization`` holds what ``benchmarks/quantization.py --write-cards`` measured for each export format.
+    ``quantization`` holds what ``benchmarks/quantization.py --write-cards`` measured for each export format;
+    ``graphs`` lists the exported graphs shipped beside the weights for the non-Keras backends
+    (``facezoo.backends``): ``{"onnx/fp32": {"file", "sha256", "source_sha256", "command", ...}}``, where
+    ``source_sha256`` is the weights file the graph was built from (a graph of older weights is not used).
     """
 
     name: str
@@ -46,6 +49,7 @@ class ModelCard:
     files: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
     quantization: dict = dataclasses.field(default_factory=dict)
+    graphs: dict = dataclasses.field(default_factory=dict)
     weights_file: str = MODEL_FILE
     format_version: int = FORMAT_VERSION
 

@@ -106,22 +106,36 @@ def _runtime(task: str, name: str):
     return obj
 
 
-def load(name: str, *, directory: str | None = None):
+def load(name: str, *, directory: str | None = None, backend: str | None = None, precision: str | None = None,
+         **options):
     """Loads a shipped model by name, verifying its checksum; returns the runtime of its card's task.
 
     Args:
         name: a name from ``list_models()`` (ignored for lookup when ``directory`` is given).
         directory: load from this folder (weights + ``card.json``) instead of the package.
+        backend: ``"keras"``, ``"onnxruntime"``, ``"litert"``, ``"openvino"`` or None/``"auto"`` (the fastest
+            installed; ``facezoo.backends``). Cards of other tasks than attributes, expression and detection run
+            on Keras.
+        precision: ``"fp32"`` (default), ``"bf16"``, ``"int8"``, ``"float16"`` or ``"auto"`` (the CPU decides).
+        **options: for exported backends: ``calibration`` (images to build an int8 graph that is not shipped),
+            ``threads``.
 
     Returns:
-        For ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``; for ``"detection"`` a
-        ``facezoo.face.detect.RetinaFaceDetector``; for ``"verification"`` a
-        ``facezoo.inference.embedding.FaceEmbedder``; for ``"generation"`` a
-        ``facezoo.inference.generation.FaceGenerator`` (``.sample``), for ``"super_resolution"`` a
-        ``FaceUpscaler`` (``.upscale``).
+        On the keras backend, for ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``, for
+        ``"detection"`` a ``facezoo.face.detect.RetinaFaceDetector``; on the others a
+        ``facezoo.backends.model.ExportedModel`` (or ``ExportedRetinaFaceDetector``) with the same ``predict``
+        (``detect``). For ``"verification"`` a ``facezoo.inference.embedding.FaceEmbedder``; for
+        ``"generation"`` a ``facezoo.inference.generation.FaceGenerator`` (``.sample``), for
+        ``"super_resolution"`` a ``FaceUpscaler`` (``.upscale``).
     """
     directory = directory or model_dir(name)
     card = ModelCard.from_json(os.path.join(directory, CARD_FILE))
+    from facezoo.backends import load_exported, resolve
+    backend, precision = resolve(card.task, backend, precision, card=card, directory=directory)
+    if backend != "keras":
+        return load_exported(directory, card, backend, precision, **options)
+    if options:
+        raise UsageError(f"the keras backend takes no {', '.join(sorted(options))}")
     runtime = _runtime(card.task, card.name)
     return runtime(verified_path(directory, card), card)
 

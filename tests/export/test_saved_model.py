@@ -72,7 +72,7 @@ def utkface_export(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("serving"))
     assert cli.main(["export", "dmtl_utkface", "--format", "saved_model", "--out", out]) == 0
     path = os.path.join(out, "dmtl_utkface", "1")
-    return facezoo.load("dmtl_utkface"), out, path, tf.saved_model.load(path)
+    return facezoo.load("dmtl_utkface", backend="keras"), out, path, tf.saved_model.load(path)
 
 
 def test_layout_follows_tf_serving(utkface_export):

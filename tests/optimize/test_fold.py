@@ -54,7 +54,7 @@ def test_tiny_dmtl_model_folds_every_batchnorm_and_keeps_its_outputs():
 def test_shipped_model_folds_to_the_same_outputs_on_a_real_face():
     import facezoo
     from facezoo.images import load_image
-    fm = facezoo.load("dmtl_celeba")
+    fm = facezoo.load("dmtl_celeba", backend="keras")
     x = fm.preprocess(load_image(facezoo.sample_image()))[None]
     folded = fold_batch_norm(fm.model)
     assert _batchnorms(folded) == []

@@ -108,10 +108,12 @@ def test_lazy_submodules_and_cheap_import():
 
 
 @pytest.mark.parametrize("call", [
-    "import facezoo; facezoo.load('dmtl_celeba')",
-    "from facezoo import cli; raise SystemExit(cli.main(['predict', cli.__file__, '--model', 'dmtl_celeba']))",
+    "import facezoo; facezoo.load('dmtl_celeba', backend='keras')",
+    "from facezoo import cli; raise SystemExit(cli.main(['predict', cli.__file__, '--model', 'dmtl_celeba', "
+    "'--backend', 'keras']))",
 ])
 def test_without_tensorflow_the_error_says_which_extra_to_install(call):
+    """The keras backend needs TensorFlow (the exported backends do not: tests/backends/test_no_tensorflow.py)."""
     blocked = "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None; " + call
     out = subprocess.run([sys.executable, "-c", blocked], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert 'pip install "facezoo[cpu]"' in out.stderr + out.stdout

@@ -1,0 +1,48 @@
+"""``ExportedModel``: an attribute or expression model whose network is an exported graph (no TensorFlow)."""
+from __future__ import annotations
+
+import numpy as np
+
+from facezoo.errors import UsageError
+from facezoo.inference.runtime import AttributeRuntime
+from facezoo.preprocessing import normalize_numpy, prepare_input_numpy
+
+
+class ExportedModel(AttributeRuntime):
+    """What ``facezoo.load`` returns for a non-Keras backend: ``FaceModel``'s ``predict``, preprocessing in numpy.
+
+    Preprocessing (``facezoo.preprocessing.prepare_input_numpy``) reproduces ``prepare_input``; alignment in
+    ``analyze`` uses ``align_to_spec(engine="numpy")``; decoding is the same numpy code. fp32 answers equal the
+    Keras backend's to ~1e-5 in probability (tests/backends).
+
+    Attributes:
+        backend, precision: what runs the network; path: the graph file; runner: ``runner(batch) -> outputs``.
+    """
+
+    align_engine = "numpy"
+
+    def __init__(self, card, runner, *, backend: str, precision: str, path: str):
+        super().__init__(card)
+        self.runner, self.backend, self.precision, self.path = runner, backend, precision, path
+
+    def __repr__(self):
+        return (f"ExportedModel({self.card.name!r}, backend={self.backend!r}, precision={self.precision!r}, "
+                f"input={self.input_size}, heads={len(self.heads)})")
+
+    @property
+    def model(self):
+        raise UsageError(f"{self.card.name} runs on {self.backend} ({self.precision}), which has no Keras model; "
+                         f"load it with facezoo.load({self.card.name!r}, backend=\"keras\") for the Keras model")
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        return prepare_input_numpy(image, self.spec)
+
+    def normalize(self, crops: np.ndarray) -> np.ndarray:
+        return normalize_numpy(crops, self.spec)
+
+    def logits(self, batch: np.ndarray) -> dict:
+        return self.runner(np.asarray(batch, np.float32))
+
+    def face_detector(self):
+        from facezoo.zoo import load
+        return load("retinaface_mnet025", backend=self.backend, precision="fp32")
