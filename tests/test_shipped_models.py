@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 import facezoo
 from facezoo import zoo
@@ -90,3 +91,24 @@ def test_dmtl_utkface_far_above_baseline_on_real_faces():
     assert s["gender_accuracy"] >= heads["utkface__gender"]["majority_baseline"] + 0.3, s
     assert s["race_accuracy"] >= heads["utkface__race"]["majority_baseline"] + 0.2, s
     assert s["age_mae"] <= 9.0, s
+
+
+def test_verify_face_is_shipped_with_a_complete_card():
+    card = zoo.model_card("verify_face")
+    assert card.task == "verification" and card.size_bytes <= 15 * 1024 * 1024
+    assert "NON-COMMERCIAL" in card.license and "dlib" in card.license
+    assert card.evaluate_command.startswith("facezoo evaluate verify_face")
+    assert card.train_command.startswith("python recipes/teacher_embeddings.py")
+    assert 0 < card.thresholds["distance"] < 2
+    assert os.path.exists(os.path.join(zoo.model_dir("verify_face"), "roc.png"))
+
+
+def test_verify_face_embeds_unit_vectors_and_matches_a_photo_with_itself():
+    import numpy as np
+    model = facezoo.load("verify_face")
+    photo = facezoo.sample_photo()
+    vectors = model.embed([photo, np.asarray(Image.open(photo).convert("RGB"))[:, ::-1]])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    same = facezoo.verify(photo, photo)
+    assert same["same"] and same["distance"] < 1e-5
+    assert facezoo.verify(photo, photo)["faces"][0]["faceRectangle"]["width"] > 50
