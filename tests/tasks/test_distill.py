@@ -32,6 +32,17 @@ def test_facezoo_face_weights_are_registered_and_missing_backbones_named():
         trunk_weights_path("resnet50")
 
 
+def test_shipped_facezoo_face_trunk_loads_into_the_builder():
+    from facezoo.models import efficientnet_lite0
+    trunk = efficientnet_lite0(include_top=False, weights="facezoo-face", input_shape=(112, 112, 3),
+                               activation="relu6")
+    fresh = efficientnet_lite0(include_top=False, weights=None, input_shape=(112, 112, 3), activation="relu6")
+    kernel = {v.path: v.numpy() for v in trunk.weights}["stem_conv/kernel"]
+    assert not np.allclose(kernel, {v.path: v.numpy() for v in fresh.weights}["stem_conv/kernel"])
+    features = trunk(np.zeros((1, 112, 112, 3), np.float32))
+    assert features.shape[-1] == 1280 and np.isfinite(features.numpy()).all()
+
+
 def test_distill_task_learns_a_linear_teacher(tmp_path):
     rng = np.random.default_rng(1)
     images = rng.uniform(-1, 1, (64, 32, 32, 3)).astype(np.float32)
