@@ -90,7 +90,7 @@ class StyleFeatures:
         import tensorflow as tf
         if isinstance(model, str):
             import facezoo
-            model = facezoo.load(model)
+            model = facezoo.load(model, backend="keras")
         net = getattr(model, "model", model)
         if hasattr(net, "dmtl_config"):
             net = _trunk_any_size(net)
