@@ -109,25 +109,14 @@ def ship(args) -> int:
     return 0
 
 
-def eval_people(data_root: str, folds) -> set[str]:
-    """Names of everyone in a pair of the given LFW View-2 folds."""
-    from facezoo.data.lfw_pairs import read_pairs
-
-    root = os.path.join(data_root, "lfw")
-    people = set()
-    for pair in read_pairs(os.path.join(root, "pairs.txt"), root):
-        if pair.fold in folds:
-            people.update(os.path.basename(os.path.dirname(p)) for p in (pair.path_a, pair.path_b))
-    return people
-
-
 def assign_splits(data_root: str, files: np.ndarray, source: str, folds) -> np.ndarray:
     """``train`` / ``val`` / ``out`` (never used) for each teacher file of ``source``."""
     from facezoo.data import READERS
     from facezoo.data.splits import split_records
 
     if source == "lfw":
-        held = eval_people(data_root, folds)
+        from facezoo.data.identities import lfw_evaluation_people
+        held = lfw_evaluation_people(os.path.join(data_root, "lfw"), folds)
         return np.array(["out" if f.split("/")[-2] in held else "train" for f in files])
     records = split_records(READERS[source](os.path.join(data_root, source)).records())
     split = {f"{source}/{r.source}": r.split for r in records}

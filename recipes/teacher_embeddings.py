@@ -48,11 +48,8 @@ def source_files(data_root: str, source: str, skip_folds=(), only_folds=()) -> l
                 if pair.fold in only_folds for p in (pair.path_a, pair.path_b)}
         paths = [p for p in paths if os.path.normpath(p) in used]
     if source == "lfw" and skip_folds:
-        from facezoo.data.lfw_pairs import read_pairs
-
-        root = os.path.join(data_root, "lfw")
-        held = {os.path.basename(os.path.dirname(p)) for pair in read_pairs(os.path.join(root, "pairs.txt"), root)
-                if pair.fold in skip_folds for p in (pair.path_a, pair.path_b)}
+        from facezoo.data.identities import lfw_evaluation_people
+        held = lfw_evaluation_people(os.path.join(data_root, "lfw"), skip_folds)
         paths = [p for p in paths if os.path.basename(os.path.dirname(p)) not in held]
     return [os.path.relpath(p, data_root) for p in paths]
 
