@@ -106,8 +106,15 @@ def run_cluster(command, workers: int, *, host: str = "127.0.0.1", port: int | N
     ports = list(range(port, port + workers)) if port else free_ports(workers, host)
     addresses = [f"{host}:{p}" for p in ports]
     lock = threading.Lock()
+
+    def say(message):
+        # Under the workers' lock, so the launcher's lines never land in the middle of a worker's line.
+        with lock:
+            log(message)
+            sys.stdout.flush()
+
+    say(f"[launch] {workers} workers on {', '.join(addresses)}: {shlex.join(command)}")
     procs = [_Worker(command, i, tf_config(addresses, i), lock) for i in range(workers)]
-    log(f"[launch] {workers} workers on {', '.join(addresses)}: {shlex.join(command)}")
     failed = None
     try:
         running = list(procs)
@@ -126,7 +133,7 @@ def run_cluster(command, workers: int, *, host: str = "127.0.0.1", port: int | N
     finally:
         if failed is not None:
             who = "interrupted" if failed[0] is None else f"worker {failed[0]} exited with status {failed[1]}"
-            log(f"[launch] {who}; stopping the other workers")
+            say(f"[launch] {who}; stopping the other workers")
         for w in procs:
             w.stop(grace)
     return 0 if failed is None else failed[1]

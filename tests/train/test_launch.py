@@ -23,7 +23,7 @@ def test_every_worker_gets_its_tf_config_and_a_prefix():
     result = run_launch("--workers", "3", "--", sys.executable, "-c", PRINT_TASK)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    clusters = {line.split(" ", 2)[2] for line in lines if " cluster " in line}
+    clusters = {line.split(" ", 2)[2] for line in lines if line.startswith("[w") and " cluster " in line}
     assert len(clusters) == 1
     workers = clusters.pop().split(",")
     assert len(set(workers)) == 3 and all(w.startswith("127.0.0.1:") for w in workers)
