@@ -64,17 +64,6 @@ def variation_cost(image):
             + tf.reduce_mean(tf.square(image[:, :, 1:] - image[:, :, :-1])))
 
 
-def _trunk_any_size(model):
-    """A size-independent copy of a DMTL model's trunk (its backbone rebuilt for ``(None, None, C)``)."""
-    from facezoo.models.registry import BACKBONES
-    from facezoo.models.weights import transfer_weights
-    cfg = model.dmtl_config
-    trunk = BACKBONES[cfg.backbone](include_top=False, weights=None, input_shape=(None, None, cfg.channels),
-                                    width=cfg.width, activation=cfg.activation)
-    transfer_weights(model, trunk, require_all=True)
-    return trunk
-
-
 class StyleFeatures:
     """Content and style features of images in [-1, 1] from one network.
 
@@ -93,7 +82,8 @@ class StyleFeatures:
             model = facezoo.load(model, backend="keras")
         net = getattr(model, "model", model)
         if hasattr(net, "dmtl_config"):
-            net = _trunk_any_size(net)
+            from facezoo.models.dmtl import any_size_trunk
+            net = any_size_trunk(net)
         names = {layer.name for layer in net.layers}
         style_layers = tuple(style_layers)
         missing = [n for n in (content_layer, *style_layers) if n not in names]

@@ -38,10 +38,14 @@ def main(argv=None):
     p.add_argument("--discriminator-units", type=int, default=256, help="discriminator dense layer width")
     p.add_argument("--pixel-loss", choices=("l1", "mse"), default="l1")
     p.add_argument("--adversarial-weight", type=float, default=1e-3)
-    p.add_argument("--feature-extractor", default=None, metavar="MODEL.keras",
-                   help="features for the perceptual content loss of the adversarial run (default: pixel loss)")
+    p.add_argument("--feature-extractor", default=None, metavar="MODEL.keras|trunk:MODEL[:LAYER]",
+                   help="features for the perceptual content loss of the adversarial run: a .keras model, or "
+                        "trunk:dmtl_celeba[:conv3_block2_out] for a layer of a shipped model's trunk "
+                        "(default: pixel loss)")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided label smoothing of D")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--adversarial-lr", type=float, default=None,
+                   help="learning rate of the adversarial run (default: --lr); pre-training tolerates a larger one")
     p.add_argument("--val-percent", type=int, default=10, help="identities held out for validation")
     p.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap steps per epoch (smoke tests)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow CPU threads (default: all)")
@@ -52,13 +56,15 @@ def main(argv=None):
         p.error(f"--scale must be a power of two >= 2, got {args.scale}")
     if args.hr_size % args.scale or args.hr_size < 16:
         p.error(f"--hr-size must be >= 16 and divisible by --scale {args.scale}, got {args.hr_size}")
-    if args.feature_extractor and not os.path.exists(args.feature_extractor):
+    if (args.feature_extractor and not args.feature_extractor.startswith("trunk:")
+            and not os.path.exists(args.feature_extractor)):
         p.error(f"--feature-extractor {args.feature_extractor} does not exist")
     if not os.path.isdir(args.data_dir):
         p.error(f"--data-dir {args.data_dir} is not a directory")
     if args.pretrain_epochs == 0 and args.epochs == 0:
         p.error("nothing to do: --pretrain-epochs and --epochs are both 0")
 
+    from facezoo.models.gan.perceptual import parse_extractor
     from facezoo.tasks.gan import SrganTask
     from facezoo.train.config import TrainConfig
     from facezoo.train.loop import Trainer
@@ -71,15 +77,17 @@ def main(argv=None):
                     "discriminator_units": args.discriminator_units, "pixel_loss": args.pixel_loss,
                     "adversarial_weight": args.adversarial_weight, "label_smoothing": args.label_smoothing}
     pretrained = os.path.join(args.out, "pretrain", "best.keras")
-    runs = [("pretrain", args.pretrain_epochs, None, None),
-            ("adversarial", args.epochs, pretrained if args.pretrain_epochs else None, args.feature_extractor)]
-    for phase, epochs, init, extractor in runs:
+    adversarial_lr = args.lr if args.adversarial_lr is None else args.adversarial_lr
+    runs = [("pretrain", args.pretrain_epochs, None, None, args.lr),
+            ("adversarial", args.epochs, pretrained if args.pretrain_epochs else None,
+             parse_extractor(args.feature_extractor) if args.feature_extractor else None, adversarial_lr)]
+    for phase, epochs, init, extractor, lr in runs:
         if not epochs:
             continue
         out = os.path.join(args.out, phase)
         task = SrganTask(model_config, phase=phase, init=init, feature_extractor=extractor,
                          samples_dir=os.path.join(out, "samples"), steps_per_epoch=steps)
-        config = TrainConfig(epochs=epochs, steps_per_epoch=steps, learning_rate=args.lr,
+        config = TrainConfig(epochs=epochs, steps_per_epoch=steps, learning_rate=lr,
                              reference_batch=args.batch_size, weight_decay=0.0, schedule="constant",
                              seed=args.seed)
         trainer = Trainer(task, train, config, out, global_batch=args.batch_size, strategy=strategy,

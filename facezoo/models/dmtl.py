@@ -268,3 +268,18 @@ def select_dataset(config: DmtlConfig, names: Sequence[str]) -> DmtlConfig:
     if missing:
         raise ValueError(f"select_dataset: {sorted(missing)} not in {[d.name for d in config.datasets]}")
     return dataclasses.replace(config, datasets=keep)
+
+
+def any_size_trunk(model: Dmtl) -> keras.Model:
+    """A copy of a DMTL model's trunk (its backbone, no heads) rebuilt for inputs of any size ``(None, None, C)``.
+
+    Every trunk weight is transferred (an error names any that does not fit); the copy takes the model's own
+    input scaling (for the shipped attribute models: RGB in [-1, 1]).
+    """
+    from facezoo.models.registry import BACKBONES
+    from facezoo.models.weights import transfer_weights
+    cfg = model.dmtl_config
+    trunk = BACKBONES[cfg.backbone](include_top=False, weights=None, input_shape=(None, None, cfg.channels),
+                                    width=cfg.width, activation=cfg.activation)
+    transfer_weights(model, trunk, require_all=True)
+    return trunk

@@ -259,3 +259,23 @@ def test_count_macs_counts_transposed_convolutions():
     assert count_macs(model) == 4 * 4 * 3 * 4 * 4 * 5
     g = dcgan_generator(latent_dim=8, image_size=16, filters=4)  # dense 8 -> 4*4*8, deconvs 4x4x8 -> 8x8x4 -> 16x16x3
     assert count_macs(g) == 8 * 4 * 4 * 8 + 4 * 4 * 8 * 16 * 4 + 8 * 8 * 4 * 16 * 3
+
+
+def test_perceptual_features_come_from_a_shipped_trunk_and_name_bad_layers():
+    from facezoo.errors import UsageError
+    from facezoo.models.gan.perceptual import parse_extractor, trunk_feature_extractor
+    features = trunk_feature_extractor("dmtl_celeba", layer="conv3_block2_out")
+    assert not features.trainable and features.trainable_weights == []
+    out = features(tf.constant(smooth_images(2, 64)))
+    assert out.shape[:3] == (2, 8, 8)  # stride 8 on any input size
+    # The trunk's weights are the shipped model's, not a fresh initialisation.
+    import facezoo
+    shipped = facezoo.load("dmtl_celeba", backend="keras").model
+    np.testing.assert_array_equal(features.get_layer("conv1_conv").kernel.numpy(),
+                                  shipped.get_layer("conv1_conv").kernel.numpy())
+    with pytest.raises(UsageError, match="no layer 'nope'.*conv2_block1_out"):
+        trunk_feature_extractor("dmtl_celeba", layer="nope")
+    assert parse_extractor("features.keras") == "features.keras"
+    assert parse_extractor("trunk:dmtl_celeba:conv2_block2_out")().output.shape[-1] == out.shape[-1] // 2
+    with pytest.raises(UsageError, match="trunk:MODEL"):
+        parse_extractor("trunk:")
