@@ -30,16 +30,23 @@ class FaceFraming:
             corners, "left" as seen in the image — of the input's width and height (pixel centres:
             ``x_pixel = x * width - 0.5``).
         description: how the numbers were obtained.
+        interpolation: how ``facezoo.face.align.align_to_spec`` samples the photo when it warps a face into
+            this framing: ``"bicubic"`` (the default) or ``"bilinear"`` (what a model trained or calibrated on
+            bilinear crops, such as the first ``verify_face``, records on its card).
     """
 
     name: str
     landmarks: tuple
     description: str = ""
+    interpolation: str = "bicubic"
 
     def __post_init__(self):
         points = tuple(tuple(float(v) for v in p) for p in self.landmarks)
         if len(points) != 5 or any(len(p) != 2 for p in points):
             raise ValueError(f"framing {self.name!r}: expected 5 (x, y) landmark fractions, got {self.landmarks!r}")
+        if self.interpolation not in ("bicubic", "bilinear"):
+            raise ValueError(f"framing {self.name!r}: interpolation must be 'bicubic' or 'bilinear', "
+                             f"got {self.interpolation!r}")
         object.__setattr__(self, "landmarks", points)
 
     def points(self, input_size) -> list[tuple[float, float]]:
@@ -48,11 +55,13 @@ class FaceFraming:
         return [(x * w - 0.5, y * h - 0.5) for x, y in self.landmarks]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "landmarks": [list(p) for p in self.landmarks], "description": self.description}
+        return {"name": self.name, "landmarks": [list(p) for p in self.landmarks], "description": self.description,
+                "interpolation": self.interpolation}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FaceFraming":
-        return cls(d["name"], tuple(tuple(p) for p in d["landmarks"]), d.get("description", ""))
+        return cls(d["name"], tuple(tuple(p) for p in d["landmarks"]), d.get("description", ""),
+                   d.get("interpolation", "bicubic"))
 
 
 # CelebA's aligned images (img_align_celeba, 178x218; the staged copy is 89x109): the mean landmark

@@ -26,6 +26,16 @@ def test_bad_specs_say_what_is_wrong(bad, message):
         FaceFraming("three", ((0, 0), (1, 1), (2, 2)))
 
 
+def test_framing_records_how_faces_are_sampled_into_it():
+    assert CELEBA_ALIGNED.interpolation == "bicubic"
+    old_card = {k: v for k, v in CELEBA_ALIGNED.to_dict().items() if k != "interpolation"}
+    assert FaceFraming.from_dict(old_card).interpolation == "bicubic"  # cards written before the field
+    bilinear = FaceFraming("b", CELEBA_ALIGNED.landmarks, interpolation="bilinear")
+    assert FaceFraming.from_dict(bilinear.to_dict()) == bilinear
+    with pytest.raises(ValueError, match="interpolation"):
+        FaceFraming("n", CELEBA_ALIGNED.landmarks, interpolation="nearest")
+
+
 def test_framing_points_are_pixel_indices_of_the_input():
     pts = CELEBA_ALIGNED.points((109, 89))
     assert pts[0][0] < pts[1][0] and pts[0][1] == pytest.approx(pts[1][1])  # eyes level, left then right

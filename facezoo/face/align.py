@@ -105,7 +105,11 @@ def align_face(image, landmarks, output_size, fill_mode: str = "constant"):
     return aligned, moved
 
 
-def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest", engine: str = "tensorflow") -> np.ndarray:
+INTERPOLATIONS = ("bicubic", "bilinear")
+
+
+def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest", engine: str = "tensorflow",
+                  interpolation: str | None = None) -> np.ndarray:
     """The crop a model was trained on: ``image`` warped so ``landmarks`` land on ``spec.framing``.
 
     A least-squares similarity takes the five detected landmarks onto the framing's points in the model
@@ -121,12 +125,21 @@ def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest", engine: st
         fill_mode: how pixels outside the image are filled (``nearest``: repeat the edge).
         engine: ``"tensorflow"`` (one compiled graph per scale step) or ``"numpy"`` (the same warp and resize in
             numpy, for the exported-graph backends and installs without TensorFlow; ``nearest`` fill only).
+        interpolation: ``"bicubic"`` (Keys, a = -0.5) or ``"bilinear"`` between source pixels; None (default):
+            what the framing records (``FaceFraming.interpolation``, bicubic unless a card says otherwise).
+            Bilinear blurs a face shifted by a fraction of a pixel: on CelebA's validation faces (89x109, about
+            the models' input size) a random shift of up to half a pixel alone cost ``dmtl_celeba`` 0.32 point
+            of mean accuracy; bicubic keeps the edges (``benchmarks/analyze.py`` measures the whole path).
 
     Returns:
         uint8 (h, w, 3) crop at ``spec.input_size``, ready for ``prepare_input``.
     """
     if spec.framing is None:
         raise ValueError("the model's card records no face framing, so faces cannot be aligned to it")
+    if interpolation is None:
+        interpolation = spec.framing.interpolation
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     h, w = spec.input_size
     target = np.asarray(spec.framing.points((h, w)), np.float64)
     src = np.asarray(landmarks, np.float64)
@@ -138,11 +151,12 @@ def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest", engine: st
     points = (target + 0.5) * k - 0.5
     inverse = _inverse_rows(_similarity_numpy(src, points))
     if engine == "numpy":
-        return _align_numpy(np.asarray(image, np.uint8), inverse, h, w, k, spec.resize, spec.antialias, fill_mode)
+        return _align_numpy(np.asarray(image, np.uint8), inverse, h, w, k, spec.resize, spec.antialias, fill_mode,
+                            interpolation)
     if engine != "tensorflow":
         raise ValueError(f"engine must be 'tensorflow' or 'numpy', got {engine!r}")
     import tensorflow as tf
-    fn = _aligner(h, w, k, spec.resize, spec.antialias, fill_mode)
+    fn = _aligner(h, w, k, spec.resize, spec.antialias, fill_mode, interpolation)
     return fn(tf.convert_to_tensor(np.asarray(image, np.uint8)), tf.constant(inverse, tf.float32)).numpy()
 
 
@@ -168,46 +182,106 @@ def _inverse_rows(matrix) -> list[float]:
 _ALIGNERS: dict = {}
 
 
-def warp_numpy(image, inverse, output_hw, fill_mode: str = "nearest") -> np.ndarray:
-    """``tf.raw_ops.ImageProjectiveTransformV3`` (bilinear, ``nearest`` fill) in numpy for an affine ``inverse``.
+KEYS_A = -0.5
+
+
+def keys_weights(f, a: float = KEYS_A) -> list:
+    """Keys' cubic convolution weights of the 4 taps at -1, 0, 1, 2 pixels for a fractional offset ``f`` in [0, 1).
+
+    The kernel is ``(a+2)|t|^3 - (a+3)|t|^2 + 1`` for ``|t| <= 1`` and ``a|t|^3 - 5a|t|^2 + 8a|t| - 4a`` for
+    ``1 < |t| < 2``; the taps sit at distances ``1 + f``, ``f``, ``1 - f``, ``2 - f``. The weights sum to 1.
+    """
+    def near(t):
+        return ((a + 2) * t - (a + 3)) * t * t + 1
+
+    def far(t):
+        return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+
+    return [far(1 + f), near(f), near(1 - f), far(2 - f)]
+
+
+def warp_numpy(image, inverse, output_hw, fill_mode: str = "nearest", interpolation: str = "bilinear") -> np.ndarray:
+    """An affine warp in numpy: ``tf.raw_ops.ImageProjectiveTransformV3`` (``nearest`` fill) for ``bilinear``.
 
     Output pixel (x, y) reads the input at ``(a0 x + a1 y + a2, b0 x + b1 y + b2)`` (the first six of the 8
-    transform numbers), coordinates clamped to the image (the edge repeats), bilinear between the 4 neighbours.
+    transform numbers), coordinates clamped to the image (the edge repeats), then interpolated between the 4
+    (``bilinear``) or 16 (``bicubic``, Keys a = -0.5; neighbours past the edge read the edge) nearest pixels.
     """
     if fill_mode != "nearest":
         raise ValueError(f"the numpy warp implements fill_mode 'nearest' only, got {fill_mode!r}")
-    image = np.asarray(image, np.float32)
+    image = np.asarray(image)
+    height, width = image.shape[:2]
+    # Gathered pixels are converted, not the whole image: a large photo costs no more than a small one.
+    flat = image.reshape(height * width, -1)
     h, w = int(output_hw[0]), int(output_hw[1])
     a0, a1, a2, b0, b1, b2 = (np.float32(v) for v in inverse[:6])
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    x = np.clip(a0 * xs + a1 * ys + a2, 0, image.shape[1] - 1)
-    y = np.clip(b0 * xs + b1 * ys + b2, 0, image.shape[0] - 1)
+    x = np.clip(a0 * xs + a1 * ys + a2, 0, width - 1)
+    y = np.clip(b0 * xs + b1 * ys + b2, 0, height - 1)
     x0, y0 = np.floor(x), np.floor(y)
     fx, fy = (x - x0)[..., None], (y - y0)[..., None]
     x0i, y0i = x0.astype(np.int64), y0.astype(np.int64)
+
+    def pixels(rows, cols):
+        return np.take(flat, rows * width + cols, axis=0).astype(np.float32)
+
+    if interpolation == "bicubic":
+        wx, wy = keys_weights(fx), keys_weights(fy)
+        cols = [np.clip(x0i + i, 0, width - 1) for i in range(-1, 3)]
+        out = np.zeros((h, w, flat.shape[1]), np.float32)
+        for j in range(4):
+            rows = np.clip(y0i + j - 1, 0, height - 1)
+            out += wy[j] * sum(wx[i] * pixels(rows, cols[i]) for i in range(4))
+        return out
     # A neighbour past the last pixel has weight 0 (the coordinate was clamped onto the edge): read the edge.
-    x1i, y1i = np.minimum(x0i + 1, image.shape[1] - 1), np.minimum(y0i + 1, image.shape[0] - 1)
-    top = (1 - fx) * image[y0i, x0i] + fx * image[y0i, x1i]
-    bottom = (1 - fx) * image[y1i, x0i] + fx * image[y1i, x1i]
+    x1i, y1i = np.minimum(x0i + 1, width - 1), np.minimum(y0i + 1, height - 1)
+    top = (1 - fx) * pixels(y0i, x0i) + fx * pixels(y0i, x1i)
+    bottom = (1 - fx) * pixels(y1i, x0i) + fx * pixels(y1i, x1i)
     return ((1 - fy) * top + fy * bottom).astype(np.float32)
 
 
-def _align_numpy(image, inverse, h, w, k, method, antialias, fill_mode):
-    warped = warp_numpy(image, inverse, (h * k, w * k), fill_mode)
+def _warp_bicubic_tf(image, inverse, h: int, w: int):
+    """``warp_numpy(..., interpolation="bicubic")`` in TensorFlow: (H, W, C) float32 -> (h, w, C)."""
+    import tensorflow as tf
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    ys, xs = tf.meshgrid(tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32), indexing="ij")
+    x = tf.clip_by_value(inverse[0] * xs + inverse[1] * ys + inverse[2], 0.0, tf.cast(width - 1, tf.float32))
+    y = tf.clip_by_value(inverse[3] * xs + inverse[4] * ys + inverse[5], 0.0, tf.cast(height - 1, tf.float32))
+    x0, y0 = tf.floor(x), tf.floor(y)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    x0i, y0i = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    flat = tf.reshape(image, [-1, tf.shape(image)[2]])
+
+    wx, wy = keys_weights(fx), keys_weights(fy)
+    cols = [tf.clip_by_value(x0i + i, 0, width - 1) for i in range(-1, 3)]
+    out = 0.0
+    for j in range(4):
+        base = tf.clip_by_value(y0i + j - 1, 0, height - 1) * width
+        out += wy[j] * sum(wx[i] * tf.gather(flat, base + cols[i]) for i in range(4))
+    return out
+
+
+def _align_numpy(image, inverse, h, w, k, method, antialias, fill_mode, interpolation="bicubic"):
+    warped = warp_numpy(image, inverse, (h * k, w * k), fill_mode, interpolation)
     if k > 1:
         warped = resize_numpy(warped, (h, w), method, antialias)
     return np.clip(np.round(warped), 0.0, 255.0).astype(np.uint8)
 
 
-def _aligner(h, w, k, method, antialias, fill_mode):
+def _aligner(h, w, k, method, antialias, fill_mode, interpolation="bicubic"):
     import tensorflow as tf
-    key = (h, w, k, method, antialias, fill_mode)
+    key = (h, w, k, method, antialias, fill_mode, interpolation)
+    if interpolation == "bicubic" and fill_mode != "nearest":
+        raise ValueError(f"bicubic alignment implements fill_mode 'nearest' only, got {fill_mode!r}")
     if key not in _ALIGNERS:
         @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([8], tf.float32)])
         def align(image, inverse):
-            warped = tf.raw_ops.ImageProjectiveTransformV3(
-                images=tf.cast(image, tf.float32)[None], transforms=inverse[None], output_shape=[h * k, w * k],
-                fill_value=0.0, interpolation="BILINEAR", fill_mode=fill_mode.upper())[0]
+            if interpolation == "bicubic":
+                warped = _warp_bicubic_tf(tf.cast(image, tf.float32), inverse, h * k, w * k)
+            else:
+                warped = tf.raw_ops.ImageProjectiveTransformV3(
+                    images=tf.cast(image, tf.float32)[None], transforms=inverse[None], output_shape=[h * k, w * k],
+                    fill_value=0.0, interpolation="BILINEAR", fill_mode=fill_mode.upper())[0]
             if k > 1:
                 warped = tf.image.resize(warped, (h, w), method=method, antialias=antialias)
             return tf.cast(tf.clip_by_value(tf.round(warped), 0.0, 255.0), tf.uint8)

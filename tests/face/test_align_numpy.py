@@ -9,8 +9,9 @@ from facezoo.face.align import align_to_spec  # noqa: E402
 from facezoo.images import load_image  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["dmtl_celeba", "dmtl_utkface", "expression_fer"])
-def test_numpy_alignment_equals_tensorflow(name):
+@pytest.mark.parametrize("name, interpolation", [("dmtl_celeba", "bicubic"), ("dmtl_utkface", "bicubic"),
+                                                 ("expression_fer", "bicubic"), ("dmtl_celeba", "bilinear")])
+def test_numpy_alignment_equals_tensorflow(name, interpolation):
     spec = facezoo.model_card(name).spec
     image = load_image(facezoo.sample_photo())
     rng = np.random.default_rng(0)
@@ -20,8 +21,8 @@ def test_numpy_alignment_equals_tensorflow(name):
         angle = rng.uniform(-0.5, 0.5)
         rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         landmarks = base @ rotation.T * side + rng.uniform(20, 480, 2)  # some faces cross the image edge
-        want = align_to_spec(image, landmarks, spec).astype(int)
-        got = align_to_spec(image, landmarks, spec, engine="numpy")
+        want = align_to_spec(image, landmarks, spec, interpolation=interpolation).astype(int)
+        got = align_to_spec(image, landmarks, spec, engine="numpy", interpolation=interpolation)
         assert got.dtype == np.uint8 and got.shape == want.shape == (*spec.input_size, 3)
         diff = np.abs(got.astype(int) - want)
         assert diff.max() <= 1
@@ -34,3 +35,37 @@ def test_numpy_engine_refuses_other_fill_modes():
     with pytest.raises(ValueError, match="nearest"):
         align_to_spec(np.zeros((50, 50, 3), np.uint8), np.random.rand(5, 2) * 40, spec, fill_mode="constant",
                       engine="numpy")
+
+
+@pytest.mark.parametrize("engine", ["tensorflow", "numpy"])
+def test_bicubic_keeps_an_aligned_face_and_loses_less_to_a_half_pixel_shift(engine):
+    spec = facezoo.model_card("dmtl_celeba").spec
+    h, w = spec.input_size
+    image = load_image(facezoo.sample_photo())[:h, :w]
+    target = np.asarray(spec.framing.points((h, w)))
+    for interpolation in ("bicubic", "bilinear"):  # landmarks already on the framing: the image itself
+        np.testing.assert_array_equal(
+            align_to_spec(image, target, spec, engine=engine, interpolation=interpolation), image)
+    errors = {}
+    for interpolation in ("bicubic", "bilinear"):
+        there = align_to_spec(image, target + 0.5, spec, engine=engine, interpolation=interpolation)
+        back = align_to_spec(there, target - 0.5, spec, engine=engine, interpolation=interpolation)
+        errors[interpolation] = np.abs(back[2:-2, 2:-2].astype(int) - image[2:-2, 2:-2]).mean()
+    assert errors["bicubic"] < 0.7 * errors["bilinear"]
+    with pytest.raises(ValueError, match="interpolation"):
+        align_to_spec(image, target, spec, engine=engine, interpolation="lanczos")
+
+
+def test_alignment_follows_the_framing_on_the_card():
+    import dataclasses
+    spec = facezoo.model_card("dmtl_celeba").spec
+    image = load_image(facezoo.sample_photo())
+    landmarks = np.asarray(spec.framing.points(spec.input_size)) * 2.3 + 40.3
+    bilinear = dataclasses.replace(spec, framing=dataclasses.replace(spec.framing, interpolation="bilinear"))
+    for engine in ("tensorflow", "numpy"):
+        np.testing.assert_array_equal(align_to_spec(image, landmarks, bilinear, engine=engine),
+                                      align_to_spec(image, landmarks, spec, engine=engine, interpolation="bilinear"))
+        assert not np.array_equal(align_to_spec(image, landmarks, bilinear, engine=engine),
+                                  align_to_spec(image, landmarks, spec, engine=engine))
+    # verify_face was trained and thresholded on bilinear crops; its card says so.
+    assert facezoo.model_card("verify_face").spec.framing.interpolation == "bilinear"
