@@ -60,12 +60,16 @@ def test_alignment_follows_the_framing_on_the_card():
     import dataclasses
     spec = facezoo.model_card("dmtl_celeba").spec
     image = load_image(facezoo.sample_photo())
-    landmarks = np.asarray(spec.framing.points(spec.input_size)) * 2.3 + 40.3
+    landmarks = np.asarray(spec.framing.points(spec.input_size)) * 1.3 + 40.3  # rendered at 2x, then downscaled
     bilinear = dataclasses.replace(spec, framing=dataclasses.replace(spec.framing, interpolation="bilinear"))
     for engine in ("tensorflow", "numpy"):
         np.testing.assert_array_equal(align_to_spec(image, landmarks, bilinear, engine=engine),
                                       align_to_spec(image, landmarks, spec, engine=engine, interpolation="bilinear"))
         assert not np.array_equal(align_to_spec(image, landmarks, bilinear, engine=engine),
                                   align_to_spec(image, landmarks, spec, engine=engine))
+    # Faces rendered at 4x or more are downscaled with antialiasing: bilinear there, whatever the framing says.
+    large = np.asarray(spec.framing.points(spec.input_size)) * 2.3 + 40.3
+    np.testing.assert_array_equal(align_to_spec(image, large, spec, engine="numpy"),
+                                  align_to_spec(image, large, bilinear, engine="numpy"))
     # verify_face was trained and thresholded on bilinear crops; its card says so.
     assert facezoo.model_card("verify_face").spec.framing.interpolation == "bilinear"
