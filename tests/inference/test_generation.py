@@ -147,6 +147,17 @@ def test_shipped_generator_cards_are_complete_when_shipped(name, task):
         assert model.upscale(np.zeros((16, 16, 3), np.uint8)).shape == (64, 64, 3)
 
 
+def test_shipped_conditional_generator_makes_the_faces_it_is_asked_for():
+    import facezoo
+    from facezoo.evaluation.generation import AttributeRecogniser
+    generator = facezoo.load("dcgan_face64")
+    recogniser = AttributeRecogniser("dmtl_celeba")
+    for attribute in ("Male", "Smiling"):
+        on = recogniser.present(generator.sample(48, seed=1, attributes={attribute: 1}), [attribute])[attribute]
+        off = recogniser.present(generator.sample(48, seed=1, attributes={attribute: 0}), [attribute])[attribute]
+        assert on.mean() >= 0.7 and off.mean() <= 0.3, (attribute, on.mean(), off.mean())
+
+
 def test_cli_info_and_list_show_generator_cards(registry, capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
