@@ -20,6 +20,10 @@ RESIZE_METHODS = ("bilinear", "bicubic", "area", "nearest")
 COLORS = ("rgb", "grey")
 
 
+# How a face may be sampled when it is warped into a framing (facezoo.face.align.align_to_spec).
+INTERPOLATIONS = ("bicubic", "bilinear")
+
+
 @dataclasses.dataclass(frozen=True)
 class FaceFraming:
     """Where a face's five landmarks sit in a model's input, as fractions of its width and height.
@@ -44,8 +48,8 @@ class FaceFraming:
         points = tuple(tuple(float(v) for v in p) for p in self.landmarks)
         if len(points) != 5 or any(len(p) != 2 for p in points):
             raise ValueError(f"framing {self.name!r}: expected 5 (x, y) landmark fractions, got {self.landmarks!r}")
-        if self.interpolation not in ("bicubic", "bilinear"):
-            raise ValueError(f"framing {self.name!r}: interpolation must be 'bicubic' or 'bilinear', "
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"framing {self.name!r}: interpolation must be one of {INTERPOLATIONS}, "
                              f"got {self.interpolation!r}")
         object.__setattr__(self, "landmarks", points)
 

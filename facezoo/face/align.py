@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facezoo.preprocessing import resize_numpy
+from facezoo.preprocessing import INTERPOLATIONS, resize_numpy
 
 
 def fit_landmarks(landmarks, image_hw, size):
@@ -105,7 +105,6 @@ def align_face(image, landmarks, output_size, fill_mode: str = "constant"):
     return aligned, moved
 
 
-INTERPOLATIONS = ("bicubic", "bilinear")
 # Bicubic sampling is used up to this rendering step (k = 1: the face at or below the input's scale, k = 2).
 BICUBIC_MAX_STEP = 2
 
@@ -270,14 +269,14 @@ def _warp_bicubic_tf(image, inverse, h: int, w: int):
     return out
 
 
-def _align_numpy(image, inverse, h, w, k, method, antialias, fill_mode, interpolation="bicubic"):
+def _align_numpy(image, inverse, h, w, k, method, antialias, fill_mode, interpolation):
     warped = warp_numpy(image, inverse, (h * k, w * k), fill_mode, interpolation)
     if k > 1:
         warped = resize_numpy(warped, (h, w), method, antialias)
     return np.clip(np.round(warped), 0.0, 255.0).astype(np.uint8)
 
 
-def _aligner(h, w, k, method, antialias, fill_mode, interpolation="bicubic"):
+def _aligner(h, w, k, method, antialias, fill_mode, interpolation):
     import tensorflow as tf
     key = (h, w, k, method, antialias, fill_mode, interpolation)
     if interpolation == "bicubic" and fill_mode != "nearest":
