@@ -80,6 +80,20 @@ def trained_weights(kind: str, run_dir: str, phase: str | None = None) -> tuple[
                      f"{', '.join(os.path.join(f, n) for f, n in zip(folders, names))})")
 
 
+def init_chain(run: dict) -> str:
+    """The training command of the shipped model a run started from (``--init exported/<name>/model.keras``),
+    read from that model's card, followed by `` && ``; empty when the run did not start from a shipped model."""
+    init = run.get("init")
+    if not init:
+        return ""
+    card = os.path.join(os.path.dirname(os.path.abspath(init)), "card.json")
+    if not os.path.isfile(card):
+        return ""
+    with open(card) as f:
+        previous = json.load(f).get("train_command")
+    return f"{previous} && " if previous else ""
+
+
 def condition_priors(data_dir: str, val_percent: int, conditions) -> dict:
     """How often each condition is on among the training faces of the run's split."""
     from facezoo.evaluation.report import evaluation_records
@@ -123,6 +137,7 @@ def main(argv=None):
     from facezoo.zoo.card import ModelCard
     from facezoo.zoo.package import finalize_files, package_model
 
+    chain = init_chain(run)  # read before a re-ship overwrites the card it comes from
     gan = load_keras(weights)
     history = state.get("history", [])
     celeba = DATASETS["celeba"]
@@ -132,6 +147,8 @@ def main(argv=None):
     training = {"dataset": "celeba", "source": celeba.source, "val_percent": val_percent, "split_salt": SPLIT_SALT,
                 "epochs": len(history), "steps": steps, "batch_size": run["batch_size"],
                 "weights": os.path.relpath(weights, args.run), "last_epoch": history[-1] if history else None}
+    if run.get("init"):
+        training["init"] = run["init"]
     if kind == "dcgan":
         conditions = list(gan.conditions)
         arch = {"family": "DCGAN", "latent_dim": gan.latent_dim, "image_size": gan.image_size,
@@ -165,7 +182,7 @@ def main(argv=None):
         split=f"celeba: {celeba.split_rule(val_percent)}",
         license=celeba.license + (" Generated and restored images are derived from CelebA as well: keep them "
                                   "to non-commercial research and do not present them as real people."),
-        train_command=(train_command(kind, run, name)
+        train_command=(chain + train_command(kind, run, name)
                        + f" && python recipes/ship_gan.py --run runs/{name} --name {name}"
                        + (f" --phase {args.phase}" if args.phase else "")),
         evaluate_command=eval_cmd, headline=headline,

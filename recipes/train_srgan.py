@@ -42,6 +42,10 @@ def main(argv=None):
                    help="features for the perceptual content loss of the adversarial run: a .keras model, or "
                         "trunk:dmtl_celeba[:conv3_block2_out] for a layer of a shipped model's trunk "
                         "(default: pixel loss)")
+    p.add_argument("--init", default=None, metavar="MODEL.keras",
+                   help="generator to start the adversarial phase from when --pretrain-epochs is 0: an SRGAN "
+                        ".keras (a pre-training run's best.keras) or a shipped generator "
+                        "(exported/srgan_face_x4/model.keras)")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided label smoothing of D")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--adversarial-lr", type=float, default=None,
@@ -61,6 +65,10 @@ def main(argv=None):
         p.error(f"--feature-extractor {args.feature_extractor} does not exist")
     if not os.path.isdir(args.data_dir):
         p.error(f"--data-dir {args.data_dir} is not a directory")
+    if args.init and not os.path.isfile(args.init):
+        p.error(f"--init {args.init}: no such file")
+    if args.init and args.pretrain_epochs:
+        p.error("--init starts the adversarial phase: give it with --pretrain-epochs 0")
     if args.pretrain_epochs == 0 and args.epochs == 0:
         p.error("nothing to do: --pretrain-epochs and --epochs are both 0")
 
@@ -79,7 +87,7 @@ def main(argv=None):
     pretrained = os.path.join(args.out, "pretrain", "best.keras")
     adversarial_lr = args.lr if args.adversarial_lr is None else args.adversarial_lr
     runs = [("pretrain", args.pretrain_epochs, None, None, args.lr),
-            ("adversarial", args.epochs, pretrained if args.pretrain_epochs else None,
+            ("adversarial", args.epochs, pretrained if args.pretrain_epochs else args.init,
              parse_extractor(args.feature_extractor) if args.feature_extractor else None, adversarial_lr)]
     for phase, epochs, init, extractor, lr in runs:
         if not epochs:

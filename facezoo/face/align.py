@@ -126,7 +126,8 @@ def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest", engine: st
         fill_mode: how pixels outside the image are filled (``nearest``: repeat the edge).
         engine: ``"tensorflow"`` (one compiled graph per scale step) or ``"numpy"`` (the same warp and resize in
             numpy, for the exported-graph backends and installs without TensorFlow; ``nearest`` fill only).
-        interpolation: ``"bicubic"`` (Keys, a = -0.5) or ``"bilinear"`` between source pixels; None (default):
+        interpolation: ``"bicubic"`` (cubic convolution a = -1, Pillow's) or ``"bilinear"`` between source
+            pixels; None (default):
             what the framing records (``FaceFraming.interpolation``, bicubic unless a card says otherwise).
             Bicubic applies while the face is rendered at most ``BICUBIC_MAX_STEP`` (2) times the input size;
             larger faces are rendered at 4x or more and downscaled, where bilinear loses nothing visible.
@@ -165,7 +166,7 @@ def align_to_spec(image, landmarks, spec, fill_mode: str = "nearest", engine: st
         raise ValueError(f"engine must be 'tensorflow' or 'numpy', got {engine!r}")
     import tensorflow as tf
     fn = _aligner(h, w, k, spec.resize, spec.antialias, fill_mode, interpolation)
-    return fn(tf.convert_to_tensor(np.asarray(image, np.uint8)), tf.constant(inverse, tf.float32)).numpy()
+    return fn(tf.convert_to_tensor(np.asarray(image, np.uint8)), tf.constant(inverse, tf.float64)).numpy()
 
 
 def _similarity_numpy(src, dst) -> np.ndarray:
@@ -190,90 +191,150 @@ def _inverse_rows(matrix) -> list[float]:
 _ALIGNERS: dict = {}
 
 
-KEYS_A = -0.5
+def cubic(v1, v2, v3, v4, d):
+    """Cubic convolution (a = -1, Pillow's bicubic) between taps at -1, 0, 1, 2 for an offset ``d`` in [0, 1),
+    in Pillow's polynomial form, which returns a flat region's value exactly (a sum of weights that add up to 1
+    in floating point can land just below it, and the 8-bit truncation then one level lower)."""
+    return v2 + d * ((v3 - v1) + d * ((2 * (v1 - v2) + v3 - v4) + d * (v2 - v1 - v3 + v4)))
 
 
-def keys_weights(f, a: float = KEYS_A) -> list:
-    """Keys' cubic convolution weights of the 4 taps at -1, 0, 1, 2 pixels for a fractional offset ``f`` in [0, 1).
+def linear(v1, v2, d):
+    """Linear interpolation in Pillow's form (exact on flat regions)."""
+    return v1 + (v2 - v1) * d
 
-    The kernel is ``(a+2)|t|^3 - (a+3)|t|^2 + 1`` for ``|t| <= 1`` and ``a|t|^3 - 5a|t|^2 + 8a|t| - 4a`` for
-    ``1 < |t| < 2``; the taps sit at distances ``1 + f``, ``f``, ``1 - f``, ``2 - f``. The weights sum to 1.
-    """
-    def near(t):
-        return ((a + 2) * t - (a + 3)) * t * t + 1
 
-    def far(t):
-        return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+def _interpolate(read, x, y, floor, interpolation):
+    """Interpolates at points ``x``, ``y`` inside the image: along x in each of the 4 (bicubic) or 2 (bilinear)
+    rows around the point, then along y, as Pillow does; ``read(dy, dx)`` returns the pixels at the point's
+    floor offset by ``(dy, dx)`` (neighbours past the edge reading the edge)."""
+    x0, y0 = floor(x), floor(y)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    if interpolation == "bicubic":
+        rows = [cubic(*(read(dy, dx) for dx in range(-1, 3)), fx) for dy in range(-1, 3)]
+        return cubic(*rows, fy)
+    rows = [linear(read(dy, 0), read(dy, 1), fx) for dy in (0, 1)]
+    return linear(*rows, fy)
 
-    return [far(1 + f), near(f), near(1 - f), far(2 - f)]
+
+def _sample(flat, height, width, x, y, interpolation):
+    """Float64 samples of a flattened (H*W, C) image at points ``x``, ``y`` already inside the image."""
+    x0i, y0i = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+
+    def read(dy, dx):
+        rows, cols = np.clip(y0i + dy, 0, height - 1), np.clip(x0i + dx, 0, width - 1)
+        return np.take(flat, rows * width + cols, axis=0).astype(np.float64)
+
+    return _interpolate(read, x, y, np.floor, interpolation)
+
+
+def _to_uint8(values):
+    """Pillow's conversion of an interpolated value to 8 bits: clipped to [0, 255], then truncated."""
+    return np.floor(np.clip(values, 0.0, 255.0)).astype(np.uint8)
+
+
+_PIL_FILTERS = {"bilinear": "BILINEAR", "bicubic": "BICUBIC"}
 
 
 def warp_numpy(image, inverse, output_hw, fill_mode: str = "nearest", interpolation: str = "bilinear") -> np.ndarray:
-    """An affine warp in numpy: ``tf.raw_ops.ImageProjectiveTransformV3`` (``nearest`` fill) for ``bilinear``.
+    """An affine warp of a uint8 image, as the TensorFlow engine computes it: (H, W, C) -> uint8 (h, w, C).
 
     Output pixel (x, y) reads the input at ``(a0 x + a1 y + a2, b0 x + b1 y + b2)`` (the first six of the 8
-    transform numbers), coordinates clamped to the image (the edge repeats), then interpolated between the 4
-    (``bilinear``) or 16 (``bicubic``, Keys a = -0.5; neighbours past the edge read the edge) nearest pixels.
+    transform numbers), coordinates clamped to the image (the edge repeats: ``nearest`` fill), interpolated
+    between the 4 (``bilinear``) or 16 (``bicubic``, cubic convolution a = -1) nearest pixels, neighbours past
+    the edge reading the edge, then clipped to [0, 255] and truncated to 8 bits. This is Pillow's
+    ``Image.transform`` wherever the sampling point lies inside the image, so those pixels are computed in C
+    on the part of the image the crop reads (a large photo costs no more than a small one); pixels whose point
+    was clamped (a face crossing the image edge) are computed by gathering in numpy.
     """
     if fill_mode != "nearest":
         raise ValueError(f"the numpy warp implements fill_mode 'nearest' only, got {fill_mode!r}")
+    if interpolation not in _PIL_FILTERS:
+        raise ValueError(f"interpolation must be one of {tuple(_PIL_FILTERS)}, got {interpolation!r}")
     image = np.asarray(image)
-    height, width = image.shape[:2]
-    # Gathered pixels are converted, not the whole image: a large photo costs no more than a small one.
-    flat = image.reshape(height * width, -1)
+    squeeze = image.ndim == 2
+    if squeeze:
+        image = image[..., None]
+    height, width, channels = image.shape
     h, w = int(output_hw[0]), int(output_hw[1])
-    a0, a1, a2, b0, b1, b2 = (np.float32(v) for v in inverse[:6])
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    x = np.clip(a0 * xs + a1 * ys + a2, 0, width - 1)
-    y = np.clip(b0 * xs + b1 * ys + b2, 0, height - 1)
-    x0, y0 = np.floor(x), np.floor(y)
-    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
-    x0i, y0i = x0.astype(np.int64), y0.astype(np.int64)
+    a0, a1, a2, b0, b1, b2 = (float(v) for v in inverse[:6])
+    corners_x = [a0 * cx + a1 * cy + a2 for cx in (0, w - 1) for cy in (0, h - 1)]
+    corners_y = [b0 * cx + b1 * cy + b2 for cx in (0, w - 1) for cy in (0, h - 1)]
+    inside = (min(corners_x) >= 0 and max(corners_x) <= width - 1
+              and min(corners_y) >= 0 and max(corners_y) <= height - 1)
+    if image.dtype == np.uint8 and channels in (1, 3):
+        out = _warp_pillow(image, (a0, a1, a2, b0, b1, b2), h, w, corners_x, corners_y, interpolation)
+        if inside:
+            return out[..., 0] if squeeze else out
+    else:
+        out = None
+    xs, ys = np.arange(w, dtype=np.float64)[None, :], np.arange(h, dtype=np.float64)[:, None]
+    x, y = a0 * xs + a1 * ys + a2, b0 * xs + b1 * ys + b2
+    flat = image.reshape(height * width, channels)
+    if out is None:
+        x, y = np.clip(x, 0, width - 1), np.clip(y, 0, height - 1)
+        out = _to_uint8(_sample(flat, height, width, x, y, interpolation))
+    else:
+        rows = (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)
+        if rows.any():
+            out[rows] = _to_uint8(_sample(flat, height, width, np.clip(x[rows], 0, width - 1),
+                                          np.clip(y[rows], 0, height - 1), interpolation))
+    return out[..., 0] if squeeze else out
 
-    def pixels(rows, cols):
-        return np.take(flat, rows * width + cols, axis=0).astype(np.float32)
 
-    if interpolation == "bicubic":
-        wx, wy = keys_weights(fx), keys_weights(fy)
-        cols = [np.clip(x0i + i, 0, width - 1) for i in range(-1, 3)]
-        out = np.zeros((h, w, flat.shape[1]), np.float32)
-        for j in range(4):
-            rows = np.clip(y0i + j - 1, 0, height - 1)
-            out += wy[j] * sum(wx[i] * pixels(rows, cols[i]) for i in range(4))
-        return out
-    # A neighbour past the last pixel has weight 0 (the coordinate was clamped onto the edge): read the edge.
-    x1i, y1i = np.minimum(x0i + 1, width - 1), np.minimum(y0i + 1, height - 1)
-    top = (1 - fx) * pixels(y0i, x0i) + fx * pixels(y0i, x1i)
-    bottom = (1 - fx) * pixels(y1i, x0i) + fx * pixels(y1i, x1i)
-    return ((1 - fy) * top + fy * bottom).astype(np.float32)
+def _warp_pillow(image, affine, h, w, corners_x, corners_y, interpolation):
+    """``Image.transform`` on the window of ``image`` whose pixels the (clamped) sampling points read."""
+    from PIL import Image
+    height, width = image.shape[:2]
+    a0, a1, a2, b0, b1, b2 = affine
+
+    def span(lo, hi, size):  # clamped points in [lo, hi] read pixels floor(lo) - 1 .. floor(hi) + 2
+        lo, hi = min(max(lo, 0.0), size - 1.0), min(max(hi, 0.0), size - 1.0)
+        return max(int(np.floor(lo)) - 1, 0), min(int(np.floor(hi)) + 3, size)
+
+    c0, c1 = span(min(corners_x), max(corners_x), width)
+    r0, r1 = span(min(corners_y), max(corners_y), height)
+    window = image[r0:r1, c0:c1]
+    source = Image.fromarray(np.ascontiguousarray(window[..., 0] if image.shape[2] == 1 else window))
+    # Pillow samples output pixel centres (x + 0.5, y + 0.5) at input coordinates whose pixel centres are at
+    # +0.5; in pixel indices of the window that is a0 x + a1 y + a2 - c0 (and likewise for y).
+    data = (a0, a1, a2 - c0 + 0.5 - 0.5 * (a0 + a1), b0, b1, b2 - r0 + 0.5 - 0.5 * (b0 + b1))
+    resample = getattr(Image.Resampling, _PIL_FILTERS[interpolation])
+    out = np.asarray(source.transform((w, h), Image.Transform.AFFINE, data, resample=resample))
+    return out.reshape(h, w, image.shape[2]).copy()
 
 
-def _warp_bicubic_tf(image, inverse, h: int, w: int):
-    """``warp_numpy(..., interpolation="bicubic")`` in TensorFlow: (H, W, C) float32 -> (h, w, C)."""
+def _warp_tf(image, inverse, h: int, w: int, interpolation: str):
+    """``warp_numpy`` in TensorFlow: (H, W, C) uint8 and float64 ``inverse`` -> float32 (h, w, C) of whole
+    numbers in [0, 255]. Coordinates and weights are float64 as in Pillow: in float32, interpolated values that
+    are whole numbers (flat regions) land just below them about once in 10,000 and truncate one level lower."""
     import tensorflow as tf
+    image = tf.cast(image, tf.float64)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
-    ys, xs = tf.meshgrid(tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32), indexing="ij")
-    x = tf.clip_by_value(inverse[0] * xs + inverse[1] * ys + inverse[2], 0.0, tf.cast(width - 1, tf.float32))
-    y = tf.clip_by_value(inverse[3] * xs + inverse[4] * ys + inverse[5], 0.0, tf.cast(height - 1, tf.float32))
-    x0, y0 = tf.floor(x), tf.floor(y)
-    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
-    x0i, y0i = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    ys, xs = tf.meshgrid(tf.range(h, dtype=tf.float64), tf.range(w, dtype=tf.float64), indexing="ij")
+    x = tf.clip_by_value(inverse[0] * xs + inverse[1] * ys + inverse[2], 0.0, tf.cast(width - 1, tf.float64))
+    y = tf.clip_by_value(inverse[3] * xs + inverse[4] * ys + inverse[5], 0.0, tf.cast(height - 1, tf.float64))
+    x0i, y0i = tf.cast(tf.floor(x), tf.int32), tf.cast(tf.floor(y), tf.int32)
     flat = tf.reshape(image, [-1, tf.shape(image)[2]])
 
-    wx, wy = keys_weights(fx), keys_weights(fy)
-    cols = [tf.clip_by_value(x0i + i, 0, width - 1) for i in range(-1, 3)]
-    out = 0.0
-    for j in range(4):
-        base = tf.clip_by_value(y0i + j - 1, 0, height - 1) * width
-        out += wy[j] * sum(wx[i] * tf.gather(flat, base + cols[i]) for i in range(4))
-    return out
+    def read(dy, dx):
+        rows, cols = tf.clip_by_value(y0i + dy, 0, height - 1), tf.clip_by_value(x0i + dx, 0, width - 1)
+        return tf.gather(flat, rows * width + cols)
+
+    out = _interpolate(read, x, y, tf.floor, interpolation)
+    return tf.cast(tf.floor(tf.clip_by_value(out, 0.0, 255.0)), tf.float32)
+
+
+# The downscaled crop is rounded half up with a margin: averages of whole numbers are often exactly x.5, where
+# float32 round-off would otherwise decide the 8-bit value differently in numpy and in TensorFlow.
+ROUND_UP = 0.5 + 2.0 ** -12
 
 
 def _align_numpy(image, inverse, h, w, k, method, antialias, fill_mode, interpolation):
     warped = warp_numpy(image, inverse, (h * k, w * k), fill_mode, interpolation)
-    if k > 1:
-        warped = resize_numpy(warped, (h, w), method, antialias)
-    return np.clip(np.round(warped), 0.0, 255.0).astype(np.uint8)
+    if k == 1:
+        return warped
+    warped = resize_numpy(warped.astype(np.float32), (h, w), method, antialias)
+    return np.clip(np.floor(warped + ROUND_UP), 0.0, 255.0).astype(np.uint8)
 
 
 def _aligner(h, w, k, method, antialias, fill_mode, interpolation):
@@ -282,17 +343,12 @@ def _aligner(h, w, k, method, antialias, fill_mode, interpolation):
     if interpolation == "bicubic" and fill_mode != "nearest":
         raise ValueError(f"bicubic alignment implements fill_mode 'nearest' only, got {fill_mode!r}")
     if key not in _ALIGNERS:
-        @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([8], tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([8], tf.float64)])
         def align(image, inverse):
-            if interpolation == "bicubic":
-                warped = _warp_bicubic_tf(tf.cast(image, tf.float32), inverse, h * k, w * k)
-            else:
-                warped = tf.raw_ops.ImageProjectiveTransformV3(
-                    images=tf.cast(image, tf.float32)[None], transforms=inverse[None], output_shape=[h * k, w * k],
-                    fill_value=0.0, interpolation="BILINEAR", fill_mode=fill_mode.upper())[0]
+            warped = _warp_tf(image, inverse, h * k, w * k, interpolation)
             if k > 1:
-                warped = tf.image.resize(warped, (h, w), method=method, antialias=antialias)
-            return tf.cast(tf.clip_by_value(tf.round(warped), 0.0, 255.0), tf.uint8)
+                warped = tf.floor(tf.image.resize(warped, (h, w), method=method, antialias=antialias) + ROUND_UP)
+            return tf.cast(tf.clip_by_value(warped, 0.0, 255.0), tf.uint8)
 
         _ALIGNERS[key] = align
     return _ALIGNERS[key]

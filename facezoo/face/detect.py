@@ -18,6 +18,7 @@ and time per image are bounded whatever the input size; results are mapped back 
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import numbers
@@ -217,6 +218,7 @@ class RetinaFaceDetector(FaceDetector):
 
     name = "retinaface"
     default_score_threshold = 0.5
+    upscale = False  # images smaller than the working size keep their size (with_working_size changes it)
 
     def __init__(self, weights="default", working_size: int = DEFAULT_WORKING_SIZE,
                  nms_threshold: float = DEFAULT_NMS_THRESHOLD,
@@ -230,6 +232,15 @@ class RetinaFaceDetector(FaceDetector):
         # matching (~0.4 ms of a ~4 ms call).
         self._forward = tf.function(lambda x: self.model(preprocess_input(x), training=False)).get_concrete_function(
             tf.TensorSpec([None, None, None, 3], tf.uint8))
+
+    def with_working_size(self, working_size: int, upscale: bool = False) -> "RetinaFaceDetector":
+        """This detector (the same network, not a copy of it) searching at another working size; with
+        ``upscale``, smaller images are enlarged to it too (a 48-pixel crop's face is too small for the
+        network's smallest anchors until it is)."""
+        other = copy.copy(self)
+        other._configure(working_size, other.nms_threshold, other.batch_size, other.top_k)
+        other.upscale = bool(upscale)
+        return other
 
     def _configure(self, working_size, nms_threshold, batch_size, top_k):
         if not isinstance(working_size, numbers.Integral) or working_size < 32:
@@ -260,7 +271,9 @@ class RetinaFaceDetector(FaceDetector):
         for item in items:
             image = load_image(item)
             h, w = image.shape[:2]
-            scale = min(1.0, self.working_size / max(h, w))
+            scale = self.working_size / max(h, w)
+            if not getattr(self, "upscale", False):
+                scale = min(1.0, scale)
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
             resized.append(_resize(image, *size))
             scales.append((size[1] / w, size[0] / h))
@@ -351,7 +364,9 @@ class MtcnnDetector(FaceDetector):
         for item in items:
             image = load_image(item)
             h, w = image.shape[:2]
-            scale = min(1.0, self.working_size / max(h, w))
+            scale = self.working_size / max(h, w)
+            if not getattr(self, "upscale", False):
+                scale = min(1.0, scale)
             small = _resize(image, max(1, round(h * scale)), max(1, round(w * scale)))
             sx, sy = small.shape[1] / w, small.shape[0] / h
             found = self._mtcnn.detect_faces(small, min_face_size=max(12, int(min_face * scale)),

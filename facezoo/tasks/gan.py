@@ -170,8 +170,9 @@ class SrganTask(Task):
     Args:
         model_config: keyword arguments of ``SRGAN`` except ``phase`` and ``feature_extractor``.
         phase: ``pretrain`` or ``adversarial``.
-        init: a ``.keras`` SRGAN (e.g. the pre-training run's ``best.keras``) whose generator weights
-            start this run (a resumed run restores its checkpoint over them).
+        init: a ``.keras`` SRGAN (e.g. the pre-training run's ``best.keras``) or a generator network
+            alone (a shipped ``srgan_face_x4/model.keras``) whose weights start this run (a resumed run
+            restores its checkpoint over them).
         feature_extractor: None (pixel content loss), a ``.keras`` path or a zero-argument callable
             returning a Keras model (images in [-1, 1] -> features) for the perceptual content loss.
         beta_1: Adam's first-moment decay (0.9, the paper's).
@@ -204,7 +205,12 @@ class SrganTask(Task):
         model = SRGAN(**self.model_config, phase=self.phase, feature_extractor=extractor)
         if self.init:
             source = keras.saving.load_model(self.init, safe_mode=True)
-            model.generator.set_weights(source.generator.get_weights())
+            generator = source.generator if isinstance(source, SRGAN) else source
+            try:
+                model.generator.set_weights(generator.get_weights())
+            except ValueError as e:
+                raise ValueError(f"init {self.init}: its generator does not match this SRGAN's "
+                                 f"configuration ({e})") from None
         return model
 
     def build_optimizers(self, model, learning_rate: float, weight_decay: float) -> dict:

@@ -114,6 +114,14 @@ def test_srgan_task_pretrains_then_starts_the_adversarial_run_from_it(tmp_path):
     for a, b in zip(adversarial.model.generator.get_weights(), best.generator.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert task.score({"val_psnr": 30.0}) is None  # the adversarial run keeps its last model
+    # A shipped generator alone (exported/srgan_face_x4/model.keras) starts it the same way.
+    best.generator.save(tmp_path / "generator.keras")
+    from_shipped = SrganTask(tiny_srgan_config(), phase="adversarial", init=tmp_path / "generator.keras").build_model()
+    for a, b in zip(from_shipped.generator.get_weights(), best.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    other = {**tiny_srgan_config(), "num_blocks": tiny_srgan_config().get("num_blocks", 1) + 1}
+    with pytest.raises(ValueError, match="does not match"):
+        SrganTask(other, phase="adversarial", init=tmp_path / "generator.keras").build_model()
 
 
 @pytest.mark.slow
