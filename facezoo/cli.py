@@ -173,7 +173,8 @@ def _write_results(path, results):
     if not path:
         return
     from facezoo.files import atomic_write
-    atomic_write(path, json.dumps(results, indent=1) + "\n")
+    # One result per line: json's C encoder (indent= falls back to its pure-Python one, ~0.5 ms a result).
+    atomic_write(path, "[\n" + ",\n".join(json.dumps(r) for r in results) + "\n]\n")
     n_err = sum("error" in r for r in results)
     print(f"wrote {len(results) - n_err} results ({n_err} errors) to {path}", file=sys.stderr)
 
@@ -195,7 +196,8 @@ def cmd_predict(args) -> int:
     try:
         for start in tqdm(range(0, len(files), chunk), desc="predict", unit="batch", disable=len(files) <= chunk,
                           file=sys.stderr):
-            for r in model.predict(files[start:start + chunk], batch_size=chunk, errors="collect"):
+            for r in model.predict(files[start:start + chunk], batch_size=chunk, errors="collect",
+                                   check_face=args.check_face):
                 results.append(r)
                 if "error" in r:
                     print(f"facezoo predict: {r['error']}", file=sys.stderr)
@@ -507,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", metavar="FILE", help="write all results to FILE as JSON")
     s.add_argument("--jsonl", action="store_true", help="print one JSON object per image instead of a summary")
     s.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default 32)")
+    s.add_argument("--no-face-check", dest="check_face", action="store_false",
+                   help="skip the face detector's check of each crop (face_score / face_found; about 1 ms a crop)")
     _backend_flags(s)
     s.set_defaults(func=cmd_predict)
 

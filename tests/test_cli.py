@@ -60,6 +60,11 @@ def test_predict_folder_with_good_and_bad_files(registry, tmp_path, capsys):
     errors = [r for r in results if "error" in r]
     assert len(errors) == 1 and errors[0]["input"].endswith("broken.jpg")
     assert "broken.jpg" in capsys.readouterr().err
+    assert all("face_score" in r for r in results if "error" not in r)
+    assert cli.main(["predict", str(tmp_path / "faces" / "sub"), "--model", "tiny_model", "--json", str(out_json),
+                     "--no-face-check"]) == 0
+    unchecked = json.loads(out_json.read_text())
+    assert len(unchecked) == 3 and not any("face_score" in r for r in unchecked)
 
 
 def test_predict_exit_codes(registry, tmp_path, capsys):
