@@ -5,9 +5,11 @@ Run from the repository root (``python benchmarks/quantization.py --help``); dat
 
 For each model: the validation split of its data set read and split exactly as ``facezoo evaluate``
 reads it (``facezoo.evaluation.report.evaluation_records`` + the pipeline with the card's spec), run
-through Keras (the reference, unfolded), ONNX Runtime fp32 and LiteRT fp32 / float16 / dynamic-range /
-full-int8 (all from the BatchNorm-folded model). Full int8 is calibrated on ``--calibration`` images of
-the **training** split (never validation), spread evenly over it. Reported per format: mean accuracy,
+through Keras (the reference, unfolded), ONNX Runtime fp32 and static QDQ int8 (built here, and the shipped
+``model_int8.onnx`` that ``precision="int8"`` runs) and LiteRT fp32 / float16 / dynamic-range / full-int8 (all
+from the BatchNorm-folded model). int8 is calibrated on ``--calibration`` images of the **training** split
+(never validation), spread evenly over it; ``--onnx-int8-ops Conv`` quantizes only those operators (the
+dense heads stay float). Reported per format: mean accuracy,
 age MAE and gender accuracy with their change from fp32, the share of decisions (every binary and
 nominal head's class, every abstain flag; and the classes alone) equal to fp32's, the agreement of
 the ordinal (CORAL) rank, the largest change of a probability, file size and conversion time.
@@ -64,9 +66,11 @@ def measure_model(name, data_root, args, work):
     import tensorflow as tf
 
     import facezoo
+    from facezoo import zoo
     from facezoo.data import READERS
     from facezoo.data.pipeline import from_records
     from facezoo.evaluation.report import evaluation_records
+    from facezoo.backends.build import calibration_arrays, quantize_onnx
     from facezoo.export import calibration_inputs
     from facezoo.export.onnx import onnx_runner, write_onnx
     from facezoo.export.tflite import tflite_runner, write_tflite
@@ -102,16 +106,33 @@ def measure_model(name, data_root, args, work):
     folded = fold_batch_norm(fm.model)
     step = len(train) / min(args.calibration, len(train))
     calibration_files = [train[int(i * step)].image for i in range(min(args.calibration, len(train)))]
-    calibration = None
-    formats = [("onnx fp32", "onnx", None), ("tflite fp32", "tflite", None), ("tflite float16", "tflite", "float16"),
+    calibration = onnx_calibration = None
+    onnx_int8 = "onnx int8" + (f" ({'+'.join(args.onnx_int8_ops)} only)" if args.onnx_int8_ops else "") + (
+        f" ({args.onnx_int8_method})" if args.onnx_int8_method != "minmax" else "")
+    formats = [("onnx fp32", "onnx", None), (onnx_int8, "onnx", "int8"), ("onnx int8 (shipped)", "shipped", "int8"),
+               ("tflite fp32", "tflite", None), ("tflite float16", "tflite", "float16"),
                ("tflite dynamic-range", "tflite", "dynamic"), ("tflite int8", "tflite", "int8")]
+    fp32_onnx = os.path.join(work, f"{name}_onnx_fp32.onnx")
     for label, fmt, quantize in formats:
         if args.formats and label not in args.formats:
             continue
         t0 = time.perf_counter()
-        path = os.path.join(work, f"{name}_{fmt}_{quantize or 'fp32'}.{fmt}")
-        if fmt == "onnx":
-            write_onnx(folded, spec, path)
+        path = os.path.join(work, f"{name}_{fmt}_{quantize or 'fp32'}.{'tflite' if fmt == 'tflite' else 'onnx'}")
+        if fmt == "shipped":
+            path = os.path.join(zoo.model_dir(name), "model_int8.onnx")
+            if not os.path.isfile(path):
+                continue
+            run = onnx_runner(path)
+        elif fmt == "onnx":
+            if not os.path.isfile(fp32_onnx):
+                write_onnx(folded, spec, fp32_onnx)
+            if quantize == "int8":
+                if onnx_calibration is None:
+                    onnx_calibration = calibration_arrays(card, calibration_files, len(calibration_files))
+                quantize_onnx(fp32_onnx, path, onnx_calibration, op_types=args.onnx_int8_ops,
+                              method=args.onnx_int8_method)
+            else:
+                path = fp32_onnx
             run = onnx_runner(path)
         else:
             if quantize == "int8" and calibration is None:
@@ -135,7 +156,7 @@ def measure_model(name, data_root, args, work):
                      "max_prob_change": float(np.abs(probabilities(cfg, outs) - ref_prob).max()),
                      "size_mb": os.path.getsize(path) / 1e6, "convert_s": convert_s,
                      "eval_s": time.perf_counter() - t0,
-                     **({"calibration_images": len(calibration)} if quantize == "int8" else {})})
+                     **({"calibration_images": len(calibration_files)} if quantize == "int8" else {})})
         print(_row_text(rows[-1]), flush=True)
     return rows
 
@@ -177,6 +198,10 @@ def main(argv=None):
     p.add_argument("--models", nargs="*", help="registered names (default: all shipped)")
     p.add_argument("--formats", nargs="*", help="only these rows (e.g. 'tflite int8')")
     p.add_argument("--calibration", type=int, default=500, help="training images for int8 calibration")
+    p.add_argument("--onnx-int8-method", choices=("minmax", "percentile", "entropy"), default="minmax",
+                   help="calibration of the built ONNX int8 graph (default minmax, as shipped)")
+    p.add_argument("--onnx-int8-ops", nargs="*", default=None, metavar="OP",
+                   help="ONNX operator types the built int8 graph quantizes (default: all ORT can; e.g. Conv)")
     p.add_argument("--out", help="write the rows as JSON here")
     p.add_argument("--write-cards", action="store_true",
                    help="record the results in each shipped card's quantization section (card.json rewritten)")
@@ -215,11 +240,19 @@ def write_cards(rows, command):
     for name in sorted({r["model"] for r in rows}):
         card = zoo.model_card(name)
         mine = [r for r in rows if r["model"] == name]
+        previous = (card.quantization or {}).get("formats", {})
+        formats = {r["format"]: {k: round(r[k], 6) for k in CARD_KEYS if r.get(k) is not None}
+                   for r in mine if not r["format"].startswith("keras")}
+        for fmt in formats:  # a row measured again replaces the old one; the others keep their command
+            previous.pop(fmt, None)
+        old_command = (card.quantization or {}).get("command")
+        commands = {fmt: old_command for fmt in previous if old_command}
+        commands.update((card.quantization or {}).get("commands", {}))
+        commands.update({fmt: command for fmt in formats})
         card.quantization = {
             "command": command, "split": "val", "n_images": mine[0]["n_images"],
             "reference": "keras fp32 (the shipped model.keras); every export is BatchNorm-folded",
-            "formats": {r["format"]: {k: round(r[k], 6) for k in CARD_KEYS if r.get(k) is not None}
-                        for r in mine if not r["format"].startswith("keras")}}
+            "formats": {**previous, **formats}, "commands": commands}
         finalize_files(zoo.model_dir(name), card)
         print(f"wrote the quantization section of {name}'s card")
 

@@ -55,8 +55,10 @@ def calibration_arrays(card, source, limit: int = DEFAULT_CALIBRATION_IMAGES) ->
     return arrays
 
 
-def quantize_onnx(fp32_path: str, out_path: str, arrays) -> str:
-    """Static QDQ int8 (uint8 activations, per-channel int8 weights) of an ONNX graph, calibrated on ``arrays``."""
+def quantize_onnx(fp32_path: str, out_path: str, arrays, op_types=None, method: str = "minmax") -> str:
+    """Static QDQ int8 (uint8 activations, per-channel int8 weights) of an ONNX graph, calibrated on ``arrays``;
+    ``op_types`` (e.g. ``["Conv"]``) limits which operators are quantized (None: every one ORT can); ``method``
+    is the calibration: ``minmax`` (the shipped graphs'), ``percentile`` or ``entropy``."""
     import numpy as np
     _need("onnx", "int8 quantization of ONNX graphs", "export")
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
@@ -73,7 +75,10 @@ def quantize_onnx(fp32_path: str, out_path: str, arrays) -> str:
             return None if x is None else {name: np.asarray(x, np.float32)[None]}
 
     quantize_static(fp32_path, out_path, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax)
+                    weight_type=QuantType.QInt8, per_channel=True,
+                    calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                                      "entropy": CalibrationMethod.Entropy}[method],
+                    op_types_to_quantize=list(op_types) if op_types else None)
     return out_path
 
 
