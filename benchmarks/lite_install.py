@@ -1,4 +1,5 @@
-"""The TensorFlow-free install: ``pip install ".[lite]"`` into a fresh venv, its size and its cold start.
+"""The TensorFlow-free install: ``FACEZOO_INSTALL=lite pip install ".[lite]"`` into a fresh venv, its size and its
+cold start (``--full-build``: the same without ``FACEZOO_INSTALL=lite``, which keeps the Keras weights in the wheel).
 
 Run from the repository root (``python benchmarks/lite_install.py --help``). Creates ``--venv`` from scratch (the
 folder is deleted first), installs this checkout with the ``lite`` extra (ONNX Runtime, numpy, Pillow, tqdm; no
@@ -45,6 +46,8 @@ def main(argv=None):
                    help="venv to create (deleted first; default /tmp/facezoo-lite)")
     p.add_argument("--repeats", type=int, default=5, help="fresh processes per cold-start figure (default 5)")
     p.add_argument("--keep", action="store_true", help="reuse an existing --venv instead of recreating it")
+    p.add_argument("--full-build", action="store_true",
+                   help="build the wheel without FACEZOO_INSTALL=lite (the Keras weights and plots stay in it)")
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args(argv)
     if args.repeats < 1:
@@ -55,7 +58,11 @@ def main(argv=None):
     if not (args.keep and os.path.exists(py)):
         shutil.rmtree(args.venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", args.venv], check=True)
-        subprocess.run([py, "-m", "pip", "install", "-q", f"{REPO}[lite]"], check=True)
+        env = dict(os.environ)
+        env.pop("FACEZOO_INSTALL", None)
+        if not args.full_build:
+            env["FACEZOO_INSTALL"] = "lite"
+        subprocess.run([py, "-m", "pip", "install", "-q", "--no-cache-dir", f"{REPO}[lite]"], check=True, env=env)
     install_s = time.perf_counter() - t0
     listed = subprocess.run([py, "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True)
     packages = {d["name"].lower(): d["version"] for d in json.loads(listed.stdout)}
