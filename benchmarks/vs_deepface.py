@@ -290,6 +290,7 @@ def main(argv=None):
             for start in range(0, n_faces, args.batch):
                 m.describe_crops(crops_m[start:start + args.batch])
 
+    backend = getattr(analyzer.models[0], "backend", "keras")
     configs = [
         ("deepface", deepface_eager, "deepface's 4 networks as DeepFace.analyze runs them: eager, one face per call"),
         ("deepface_tf_function_b1", deepface_function_b1, "same networks, cached tf.function, batch 1"),
@@ -298,7 +299,7 @@ def main(argv=None):
         ("facezoo_analyze_batched", facezoo_analyze_batched, f"facezoo.analyze, {args.batch} photos per call"),
         ("facezoo_models_b1", facezoo_models_b1, "facezoo's 3 networks + decoding on aligned faces, batch 1"),
         ("facezoo_models_batched", facezoo_models_batched, f"facezoo's 3 networks + decoding, {args.batch}/call"),
-        ("facezoo_networks_b1", facezoo_networks_b1, "facezoo's 3 networks alone (cached tf.function), batch 1"),
+        ("facezoo_networks_b1", facezoo_networks_b1, f"facezoo's 3 networks alone ({backend}), batch 1"),
         ("facezoo_networks_batched", facezoo_networks_batched, f"facezoo's 3 networks alone, {args.batch}/call"),
     ]
     # Warm-up: traces every graph and touches every weight once.
@@ -312,6 +313,7 @@ def main(argv=None):
     for warm in (facezoo_models_b1, facezoo_models_batched, facezoo_networks_b1, facezoo_networks_batched):
         warm()
 
+    load_at_start = os.getloadavg()
     runs = Runs()
     for r in range(args.rounds):
         for key, fn, _ in configs:
@@ -329,14 +331,16 @@ def main(argv=None):
 
     h, w = analyzer.detector.prepare([decoded[0]])[0].shape[1:3]
     cost = {"deepface": {a: count_flops_params(m) for a, m in deep.items()},
-            "facezoo": {m.card.name: count_flops_params(m.model) for m in analyzer.models}}
+            # FLOPs of the Keras networks (the exported graphs facezoo runs by default compute the same thing).
+            "facezoo": {m.card.name: count_flops_params(facezoo.load(m.card.name, backend="keras").model)
+                        for m in analyzer.models}}
     cost["facezoo"][f"retinaface_mnet025 ({h}x{w}, once per photo)"] = count_flops_params(
         RetinaFaceMobileNet(weights=None, input_shape=(h, w, 3)))
     for side in ("deepface", "facezoo"):
         cost[side]["total"] = {k: sum(v[k] for v in cost[side].values()) for k in ("flops", "params")}
 
     print(f"\n{len(photos)} LFW photos, {n_faces} faces, {args.rounds} rounds; ms per face, median [range] "
-          f"(2 shared CPU cores, other jobs running: noisy)")
+          f"({os.cpu_count()} CPU cores, load average at start {load_at_start[0]:.2f})")
     print(f"{'configuration':32s} {'ms/face':>9s} {'range':>19s}  what")
     for row in rows:
         lo, hi = row["range"]
@@ -356,8 +360,8 @@ def main(argv=None):
             command = "python benchmarks/vs_deepface.py " + " ".join(sys.argv[1:] if argv is None else argv)
             json.dump({"command": command,
                        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                                   "tensorflow": tf.__version__, "load_average_at_end": os.getloadavg(),
-                                   "note": "shared machine, other jobs running: times are noisy"},
+                                   "tensorflow": tf.__version__, "load_average_at_start": load_at_start,
+                                   "load_average_at_end": os.getloadavg()},
                        "photos": len(photos), "faces": n_faces, "batch": args.batch,
                        "facezoo_models": list(DEFAULT_MODELS), "times_ms_per_face": runs.times,
                        "facezoo_version": facezoo.__version__, "results": rows, "ratios": ratios,
