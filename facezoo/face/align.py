@@ -267,18 +267,42 @@ def warp_numpy(image, inverse, output_hw, fill_mode: str = "nearest", interpolat
             return out[..., 0] if squeeze else out
     else:
         out = None
-    xs, ys = np.arange(w, dtype=np.float64)[None, :], np.arange(h, dtype=np.float64)[:, None]
-    x, y = a0 * xs + a1 * ys + a2, b0 * xs + b1 * ys + b2
     flat = image.reshape(height * width, channels)
     if out is None:
-        x, y = np.clip(x, 0, width - 1), np.clip(y, 0, height - 1)
+        xs, ys = np.arange(w, dtype=np.float64)[None, :], np.arange(h, dtype=np.float64)[:, None]
+        x = np.clip(a0 * xs + a1 * ys + a2, 0, width - 1)
+        y = np.clip(b0 * xs + b1 * ys + b2, 0, height - 1)
         out = _to_uint8(_sample(flat, height, width, x, y, interpolation))
     else:
-        rows = (x < 0) | (x > width - 1) | (y < 0) | (y > height - 1)
-        if rows.any():
-            out[rows] = _to_uint8(_sample(flat, height, width, np.clip(x[rows], 0, width - 1),
-                                          np.clip(y[rows], 0, height - 1), interpolation))
+        rr, cc = _clamped_pixels((a0, a1, a2, b0, b1, b2), h, w, height, width)
+        if rr.size:
+            fr, fc = rr.astype(np.float64), cc.astype(np.float64)
+            x = np.clip(a0 * fc + a1 * fr + a2, 0, width - 1)
+            y = np.clip(b0 * fc + b1 * fr + b2, 0, height - 1)
+            out[rr, cc] = _to_uint8(_sample(flat, height, width, x, y, interpolation))
     return out[..., 0] if squeeze else out
+
+
+def _clamped_pixels(affine, h, w, height, width):
+    """Row and column indices of the output pixels whose sampling point falls outside the image (or
+    within 1e-6 of its edge, where Pillow's and the clamped sampling could part): per output row the points
+    inside form one interval of columns, found from the affine map without evaluating it at every pixel."""
+    a0, a1, a2, b0, b1, b2 = affine
+    rows = np.arange(h, dtype=np.float64)
+    lo, hi = np.full(h, 0.0), np.full(h, w - 1.0)
+    eps = 1e-6
+    for slope, offset, limit in ((a0, a1 * rows + a2, width - 1.0), (b0, b1 * rows + b2, height - 1.0)):
+        # eps <= slope * c + offset <= limit - eps
+        if abs(slope) < 1e-12:
+            bad = (offset < eps) | (offset > limit - eps)
+            lo = np.where(bad, np.inf, lo)
+            continue
+        first, second = (eps - offset) / slope, (limit - eps - offset) / slope
+        lo = np.maximum(lo, np.minimum(first, second))
+        hi = np.minimum(hi, np.maximum(first, second))
+    cols = np.arange(w, dtype=np.float64)[None, :]
+    outside = (cols < lo[:, None]) | (cols > hi[:, None])
+    return np.nonzero(outside)
 
 
 def _warp_pillow(image, affine, h, w, corners_x, corners_y, interpolation):

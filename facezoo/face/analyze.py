@@ -108,7 +108,7 @@ class FaceAnalyzer:
         faces = [(k, face) for k, image_faces in enumerate(found) for face in image_faces]
         per_face = [dict() for _ in faces]
         for model in self.models:
-            engine = getattr(model, "align_engine", "tensorflow")
+            engine = getattr(model, "align_engine", "numpy")
             crops = [_align(decoded[k], face, model.spec, engine) for k, face in faces]
             for start in range(0, len(crops), self.batch_size):
                 described = model.describe_crops(np.stack(crops[start:start + self.batch_size]))
@@ -144,7 +144,7 @@ def _identities(facedb, decoded, faces, batch_size) -> list:
     return facedb.identify(embeddings=vectors)
 
 
-def _align(image, face, spec, engine="tensorflow"):
+def _align(image, face, spec, engine="numpy"):
     from facezoo.face.align import align_to_spec
     return align_to_spec(image, face.landmarks, spec, engine=engine)
 
