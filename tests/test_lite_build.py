@@ -2,7 +2,9 @@
 import os
 import runpy
 
-import setuptools
+import pytest
+
+setuptools = pytest.importorskip("setuptools")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
