@@ -108,7 +108,8 @@ def measure_model(name, data_root, args, work):
     calibration_files = [train[int(i * step)].image for i in range(min(args.calibration, len(train)))]
     calibration = onnx_calibration = None
     onnx_int8 = "onnx int8" + (f" ({'+'.join(args.onnx_int8_ops)} only)" if args.onnx_int8_ops else "") + (
-        f" ({args.onnx_int8_method})" if args.onnx_int8_method != "minmax" else "")
+        f" ({args.onnx_int8_method})" if args.onnx_int8_method != "minmax" else "") + (
+        f" (float: {', '.join(args.onnx_int8_exclude)})" if args.onnx_int8_exclude else "")
     formats = [("onnx fp32", "onnx", None), (onnx_int8, "onnx", "int8"), ("onnx int8 (shipped)", "shipped", "int8"),
                ("tflite fp32", "tflite", None), ("tflite float16", "tflite", "float16"),
                ("tflite dynamic-range", "tflite", "dynamic"), ("tflite int8", "tflite", "int8")]
@@ -130,7 +131,7 @@ def measure_model(name, data_root, args, work):
                 if onnx_calibration is None:
                     onnx_calibration = calibration_arrays(card, calibration_files, len(calibration_files))
                 quantize_onnx(fp32_onnx, path, onnx_calibration, op_types=args.onnx_int8_ops,
-                              method=args.onnx_int8_method)
+                              method=args.onnx_int8_method, exclude=args.onnx_int8_exclude)
             else:
                 path = fp32_onnx
             run = onnx_runner(path)
@@ -200,6 +201,8 @@ def main(argv=None):
     p.add_argument("--calibration", type=int, default=500, help="training images for int8 calibration")
     p.add_argument("--onnx-int8-method", choices=("minmax", "percentile", "entropy"), default="minmax",
                    help="calibration of the built ONNX int8 graph (default minmax, as shipped)")
+    p.add_argument("--onnx-int8-exclude", nargs="*", default=(), metavar="NAME",
+                   help="ONNX nodes whose name contains one of these stay float in the built int8 graph")
     p.add_argument("--onnx-int8-ops", nargs="*", default=None, metavar="OP",
                    help="ONNX operator types the built int8 graph quantizes (default: all ORT can; e.g. Conv)")
     p.add_argument("--out", help="write the rows as JSON here")

@@ -55,16 +55,22 @@ def calibration_arrays(card, source, limit: int = DEFAULT_CALIBRATION_IMAGES) ->
     return arrays
 
 
-def quantize_onnx(fp32_path: str, out_path: str, arrays, op_types=None, method: str = "minmax") -> str:
+def quantize_onnx(fp32_path: str, out_path: str, arrays, op_types=None, method: str = "minmax",
+                  exclude=()) -> str:
     """Static QDQ int8 (uint8 activations, per-channel int8 weights) of an ONNX graph, calibrated on ``arrays``;
     ``op_types`` (e.g. ``["Conv"]``) limits which operators are quantized (None: every one ORT can); ``method``
-    is the calibration: ``minmax`` (the shipped graphs'), ``percentile`` or ``entropy``."""
+    is the calibration: ``minmax`` (the shipped graphs'), ``percentile`` or ``entropy``; nodes whose name contains
+    one of the ``exclude`` substrings stay float."""
     import numpy as np
     _need("onnx", "int8 quantization of ONNX graphs", "export")
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     import onnxruntime as ort
     name = ort.InferenceSession(fp32_path, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    excluded = []
+    if exclude:
+        import onnx
+        excluded = [n.name for n in onnx.load(fp32_path).graph.node if any(e in n.name for e in exclude)]
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -78,7 +84,7 @@ def quantize_onnx(fp32_path: str, out_path: str, arrays, op_types=None, method: 
                     weight_type=QuantType.QInt8, per_channel=True,
                     calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                                       "entropy": CalibrationMethod.Entropy}[method],
-                    op_types_to_quantize=list(op_types) if op_types else None)
+                    op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=excluded)
     return out_path
 
 
