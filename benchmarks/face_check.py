@@ -15,7 +15,6 @@ rounds). Prints a table and writes JSON.
     python benchmarks/face_check.py --out benchmarks/results/face_check.json
 """
 import argparse
-import glob
 import json
 import os
 import statistics
@@ -24,23 +23,14 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from detect import DATA_ROOT, photo_paths  # noqa: E402  (the detector benchmark's data root and sampling)
 
-DATA_ROOT = os.environ.get("FACEZOO_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                                        "shared", "data"))
 CROPS = {
     "celeba": "celeba/img_align_celeba/*.jpg",
     "utkface": "utkface/UTKFace/*.jpg",
     "fer2013": "fer2013/test/*/*.jpg",
 }
-
-
-def spread(paths, limit):
-    """``limit`` paths spread evenly over the sorted list."""
-    paths = sorted(paths)
-    if limit and len(paths) > limit:
-        paths = [paths[i * len(paths) // limit] for i in range(limit)]
-    return paths
 
 
 def not_faces(n, seed=0):
@@ -96,7 +86,7 @@ def main(argv=None):
     from facezoo.zoo import load
     sets = {}
     for name, pattern in CROPS.items():
-        paths = spread(glob.glob(os.path.join(DATA_ROOT, pattern)), args.limit)
+        paths = photo_paths(DATA_ROOT, pattern, args.limit)
         if paths:
             sets[name] = [load_image(path) for path in paths]
     sets["not_face"] = not_faces(min(args.limit, 500))
