@@ -12,14 +12,12 @@ class ExportedModel(AttributeRuntime):
     """What ``facezoo.load`` returns for a non-Keras backend: ``FaceModel``'s ``predict``, preprocessing in numpy.
 
     Preprocessing (``facezoo.preprocessing.prepare_input_numpy``) reproduces ``prepare_input``; alignment in
-    ``analyze`` uses ``align_to_spec(engine="numpy")``; decoding is the same numpy code. fp32 answers equal the
-    Keras backend's to ~1e-5 in probability (tests/backends).
+    ``analyze`` uses ``align_to_spec(engine="numpy")`` as for every runtime; decoding is the same numpy code.
+    fp32 answers equal the Keras backend's to ~1e-5 in probability (tests/backends).
 
     Attributes:
         backend, precision: what runs the network; path: the graph file; runner: ``runner(batch) -> outputs``.
     """
-
-    align_engine = "numpy"
 
     def __init__(self, card, runner, *, backend: str, precision: str, path: str):
         super().__init__(card)

@@ -272,7 +272,7 @@ class RetinaFaceDetector(FaceDetector):
             image = load_image(item)
             h, w = image.shape[:2]
             scale = self.working_size / max(h, w)
-            if not getattr(self, "upscale", False):
+            if not self.upscale:
                 scale = min(1.0, scale)
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
             resized.append(_resize(image, *size))
@@ -364,9 +364,7 @@ class MtcnnDetector(FaceDetector):
         for item in items:
             image = load_image(item)
             h, w = image.shape[:2]
-            scale = self.working_size / max(h, w)
-            if not getattr(self, "upscale", False):
-                scale = min(1.0, scale)
+            scale = min(1.0, self.working_size / max(h, w))
             small = _resize(image, max(1, round(h * scale)), max(1, round(w * scale)))
             sx, sy = small.shape[1] / w, small.shape[0] / h
             found = self._mtcnn.detect_faces(small, min_face_size=max(12, int(min_face * scale)),

@@ -19,11 +19,11 @@ from facezoo.decoding import decode_confidence, decode_head
 from facezoo.errors import UsageError
 from facezoo.images import ImageError, describe, load_image
 
-# The expression API's per-face scores (the VGG course's keys). FER-2013 has no contempt class, so a model
-# trained on it gives ``contempt`` exactly 0.0 and the other seven scores are its class probabilities.
 # Working size of predict's face check on crops (the photo path searches at 160).
 FACE_CHECK_SIZE = 96
 
+# The expression API's per-face scores (the VGG course's keys). FER-2013 has no contempt class, so a model
+# trained on it gives ``contempt`` exactly 0.0 and the other seven scores are its class probabilities.
 API_KEYS = ("anger", "contempt", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
 # Class names of the label spaces in facezoo.attributes -> the API's keys.
 CLASS_TO_KEY = {"angry": "anger", "anger": "anger", "contempt": "contempt", "disgust": "disgust", "fear": "fear",
