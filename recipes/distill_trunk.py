@@ -98,12 +98,21 @@ def ship(args) -> int:
         history = f.read()
     with open(os.path.join(args.out, "run.json")) as f:
         argv = json.load(f)["argv"]
+    command = TEACHER_COMMAND + " && python recipes/distill_trunk.py " + " ".join(argv)
+    earlier = {}
+    json_path = os.path.join(trunk_dir, f"{args.backbone}.json")
+    if "facezoo-face" in argv and os.path.isfile(json_path):  # continued from the trunk shipped before
+        with open(json_path) as f:
+            earlier = json.load(f)
+        command = (earlier["command"] + " && python recipes/distill_trunk.py --ship && "
+                   + command.replace(TEACHER_COMMAND + " && ", ""))
+        earlier = {"continued_from": {k: earlier[k] for k in ("sha256", "history", "validation") if k in earlier}}
     atomic_write_json(os.path.join(trunk_dir, f"{args.backbone}.json"), {
         "weights": os.path.basename(path), "sha256": sha256_of(path), "backbone": args.backbone,
         "activation": kwargs.get("activation"), "input": TRUNK_SPEC.to_dict(), "copied_weights": len(report["copied"]),
         **PROVENANCE,
-        "command": TEACHER_COMMAND + " && python recipes/distill_trunk.py " + " ".join(argv),
-        "history": history.splitlines(),
+        "command": command,
+        "history": history.splitlines(), **earlier,
     }, indent=1)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
     return 0

@@ -58,12 +58,16 @@ def main(argv=None):
     p.add_argument("--bn-recalibrate", action="store_true",
                    help="re-estimate BatchNorm statistics on this data set's training images (AdaBN; for a "
                         "branch of a joint run, whose statistics average every data set)")
+    p.add_argument("--float16-storage", action="store_true",
+                   help="store the weights rounded to float16 in a deflated archive (about 55%% of the size; the "
+                        "model still computes in float32, and the evaluator measures the stored file)")
     p.add_argument("--note", default="",
                    help="a sentence appended to the card's notes (e.g. how this run was chosen among others)")
     p.add_argument("--exported", default=os.path.join(os.path.dirname(__file__), "..", "exported"))
     args = p.parse_args(argv)
 
     from facezoo.data.datasets import DATASETS
+    from facezoo.errors import UsageError
     if args.dataset not in DATASETS:
         p.error(f"--dataset {args.dataset!r}: choose from {sorted(DATASETS)}")
     from facezoo.zoo.card import ModelCard
@@ -94,7 +98,7 @@ def main(argv=None):
         single.save(best)
         model = single
     cfg = model.dmtl_config
-    data_dir = args.data_dir or os.path.join(default_data_root(__file__), args.dataset)
+    data_dir = args.data_dir or DATASETS[args.dataset].data_dir(default_data_root(__file__))
     recalibrated = ""
     if args.bn_recalibrate:
         from facezoo.data.pipeline import pipeline
@@ -126,10 +130,11 @@ def main(argv=None):
         description += (" Its trunk was first distilled from dlib's face embedding (recipes/distill_trunk.py, "
                         "ImageNet-initialised).")
     train_cmd = " && ".join(train_command(r) for r in trunk_runs + chain)
-    if len(run["datasets"]) > 1 or args.bn_recalibrate:  # shipping itself changes the weights
+    if len(run["datasets"]) > 1 or args.bn_recalibrate or args.float16_storage:  # shipping changes the weights
         train_cmd += (f" && python recipes/ship_dmtl.py --run runs/{os.path.basename(os.path.normpath(args.run))}"
                       f" --name {args.name} --dataset {args.dataset}"
-                      + (" --bn-recalibrate" if args.bn_recalibrate else ""))
+                      + (" --bn-recalibrate" if args.bn_recalibrate else "")
+                      + (" --float16-storage" if args.float16_storage else ""))
     eval_cmd = f"facezoo evaluate {args.name} --data-dir {rel_data}"
     card = ModelCard(
         name=args.name, task=recipe.task, description=description,
@@ -164,13 +169,25 @@ def main(argv=None):
     os.makedirs(eval_dir, exist_ok=True)
     curves = os.path.join(eval_dir, "curves.png")  # this data set's curves only
     extra = [curves] if plot_history(history, curves, [args.dataset]) else []
-    card = package_model(best, out, card, extra_files=extra)
+    card = package_model(best, out, card, extra_files=extra, float16_storage=args.float16_storage)
 
     report = evaluate(args.name, data_dir, dataset=args.dataset, out=eval_dir, max_misclassified=0,
                       directory=out)
     card.metrics = {"val": {args.dataset: report["summary"]}}
     card.notes += (f" Measured by `{eval_cmd}` on {report['n_images']} validation images; "
                    f"batch-1 latency {report['batch1_latency_ms']} ms (tf.function, 2-core CPU).")
+    for part in recipe.parts:  # a data set of several sources: the evaluator's figures per source too
+        part_dir = os.path.join(data_dir, part)
+        if not os.path.isdir(part_dir):
+            continue
+        try:
+            part_report = evaluate(args.name, part_dir, dataset=args.dataset, out=os.path.join(eval_dir, part),
+                                   max_misclassified=0, plots=False, latency=False, directory=out)
+        except UsageError as e:  # e.g. no validation image from this source
+            print(f"{part}: not evaluated alone: {e}")
+            continue
+        card.metrics["val"][f"{args.dataset}/{part}"] = {**part_report["summary"], "n_images": part_report["n_images"]}
+        card.notes += (f" {part}: `{eval_cmd}/{part}` ({part_report['n_images']} validation images).")
     for png in sorted(os.listdir(eval_dir)):
         if png == "per_attribute.png" or (png.startswith("confusion_") and png.endswith(".png")):
             shutil.copyfile(os.path.join(eval_dir, png), os.path.join(out, png))

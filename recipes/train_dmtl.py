@@ -22,6 +22,7 @@ def main(argv=None):
     cfg = config_from_args(p, args)
     data_root = default_data_root(__file__)
 
+    from facezoo.data.datasets import DATASETS
     from facezoo.train.runner import build_config, run_dmtl, set_threads
     set_threads(args.threads)
     try:
@@ -29,7 +30,7 @@ def main(argv=None):
     except ValueError as e:
         p.error(str(e))
     for n in cfg.datasets:
-        d = cfg.data_dirs.get(n, os.path.join(data_root, n))
+        d = cfg.data_dirs.get(n, DATASETS[n].data_dir(data_root))
         if not os.path.isdir(d):
             p.error(f"data set {n}: {d} is not a directory (give --data-dir {n}=DIR)")
     result = run_dmtl(cfg, data_root=data_root)

@@ -14,6 +14,7 @@ from facezoo.data.celeba import CelebaReader
 from facezoo.data.ckplus import CkPlusReader
 from facezoo.data.disfa import DisfaReader
 from facezoo.data.fer2013 import Fer2013CsvReader, Fer2013FolderReader
+from facezoo.data.face_union import FaceUnionReader, LfwGenderReader
 from facezoo.data.fotw import FotwReader
 from facezoo.data.generic_csv import CsvFolderReader
 from facezoo.data.lfw_pairs import LfwIdentityReader, read_pairs
@@ -35,9 +36,11 @@ READERS: dict[str, type[Reader]] = {
     "gender_csv": CsvFolderReader,
     "bp4d": Bp4dReader,
     "disfa": DisfaReader,
+    "face": FaceUnionReader,
+    "lfw_gender": LfwGenderReader,
 }
 
 __all__ = ["READERS", "CelebaReader", "UtkFaceReader", "DataFormatError", "FaceRecord", "Reader",
            "AdienceReader", "CkPlusReader", "CsvFolderReader", "Fer2013CsvReader", "Fer2013FolderReader",
            "FotwReader", "LfwIdentityReader", "LfwaReader", "MorphReader", "read_pairs", "Bp4dReader",
-           "DisfaReader"]
+           "DisfaReader", "FaceUnionReader", "LfwGenderReader"]

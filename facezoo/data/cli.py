@@ -64,11 +64,12 @@ def _records(args):
     """Reads the records, applies ``--val-percent``, writes all of the reader's problems to ``--out`` and prints
     the first few."""
     from facezoo.data import READERS
-    from facezoo.data.records import problems_csv
-    from facezoo.data.splits import split_records
+    from facezoo.data.records import open_reader, problems_csv
+    from facezoo.data.splits import DEFAULT_VAL_PERCENT, split_records
     from facezoo.files import atomic_write
 
-    reader = READERS[args.dataset](args.root)
+    reader = open_reader(READERS[args.dataset], args.root,
+                         DEFAULT_VAL_PERCENT if args.val_percent is None else args.val_percent)
     records = list(reader.records())
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, PROBLEMS)

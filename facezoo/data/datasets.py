@@ -9,19 +9,29 @@ from __future__ import annotations
 import dataclasses
 
 from facezoo import attributes as A
+from facezoo.data.face_union import FACE
+from facezoo.data.face_union import SOURCES as FACE_SOURCES
 from facezoo.data.splits import split_rule
 from facezoo.models.dmtl import HeadSpec
+from facezoo.models.face_trunk import FACEZOO_FACE
 from facezoo.preprocessing import CELEBA_ALIGNED, FaceFraming
 
 
 @dataclasses.dataclass(frozen=True)
 class Score:
-    """A named metric expression: ``sum(weight * summary[metric])``, higher is better."""
+    """A named metric expression: ``sum(weight * summary[metric])``, higher is better.
+
+    A metric the summary lacks (no validation image labels that head: a tiny copy of a data set of several
+    sources) is left out; a summary with none of the metrics is an error.
+    """
 
     terms: tuple  # ((metric, weight), ...)
 
     def __call__(self, summary: dict) -> float:
-        return float(sum(weight * summary[metric] for metric, weight in self.terms))
+        present = [(metric, weight) for metric, weight in self.terms if metric in summary]
+        if not present:
+            raise KeyError(f"the summary has none of {[m for m, _ in self.terms]} (it has {sorted(summary)})")
+        return float(sum(weight * summary[metric] for metric, weight in present))
 
     def __str__(self):
         return " + ".join(f"{w:g}*{m}" for m, w in self.terms).replace("+ -", "- ")
@@ -45,6 +55,10 @@ class DatasetRecipe:
         color: ``"rgb"`` or ``"grey"`` network input.
         official_split: keep the reader's official train/val/test splits instead of the hash rule.
         task: the card task of a model shipped from it (``facezoo.zoo.TASKS``).
+        folder: its folder under the data root (default: ``name``; ``"."``: the data root itself, for data sets
+            that read several sources).
+        parts: for such a data set, the sources' folders (under its own) that its reader also reads alone: the
+            evaluator's figures per source go on the card beside the overall ones.
     """
 
     name: str
@@ -60,6 +74,13 @@ class DatasetRecipe:
     color: str = "rgb"
     official_split: bool = False
     task: str = "attributes"
+    folder: str | None = None
+    parts: tuple = ()
+
+    def data_dir(self, data_root: str) -> str:
+        """Where the data set lives under ``data_root`` by default."""
+        import os
+        return os.path.normpath(os.path.join(data_root, self.folder or self.name))
 
     def split_rule(self, val_percent: int) -> str:
         return split_rule(self.split_unit, val_percent, official=self.official_split)
@@ -105,4 +126,26 @@ DATASETS: dict[str, DatasetRecipe] = {r.name: r for r in (
                      "because FER-2013 has no such class."),
         source="fer2013/SOURCE.md (official Training and PublicTest folders, 48x48 grey)",
         color="grey", task="expression"),
+    DatasetRecipe(
+        "face", FACE,
+        tuple(HeadSpec(a) for a in A.CELEBA_40) + (
+            HeadSpec(A.UTKFACE["age"], weight=4.0, tolerance=5), HeadSpec(A.UTKFACE["gender"]),
+            HeadSpec(A.UTKFACE["race"]), HeadSpec(A.FER2013["expression"])),
+        split_unit=("each source's own rule: CelebA identity and UTKFace file by hash, FER-2013's official "
+                    "Training/PublicTest, LFW by person (the people of View-2 folds 1-3 are validation)"),
+        official_split=True,
+        score=Score((("mean_accuracy", 1.0), ("gender_accuracy", 0.5), ("race_accuracy", 0.5),
+                     ("expression_accuracy", 0.5), ("age_mae", -0.01))),
+        headline="mean_accuracy",
+        license=("CelebA (non-commercial research only), UTKFace (non-commercial research only), LFW (research; "
+                 "image copyright stays with the owners) and FER-2013 (non-commercial research only). These "
+                 "weights are derived from their images and inherit the strictest of those terms: do not use them "
+                 "commercially."),
+        description=("DMTL on one shared trunk with every head in one forward pass: CelebA's 40 attributes, "
+                     "apparent age (CORAL over 0-100 years), gender, race (UTKFace's 5 groups) and FER-2013's 7 "
+                     "expressions, from a 112x112 face that our detector aligned onto the facezoo_face framing. "
+                     "Each source trains only the heads it labels (the others are masked)."),
+        source=("celeba/, utkface/, lfw/ (with male_names.txt / female_names.txt) and fer2013/ under the data root, "
+                "re-framed by facezoo.data.face_union"),
+        framing=FACEZOO_FACE, folder=".", parts=FACE_SOURCES),
 )}

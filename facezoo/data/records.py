@@ -71,6 +71,8 @@ class Reader:
     """
 
     label_space: LabelSpace
+    # True for readers that split by their own rules and take ``val_percent`` for the hash part of them.
+    splits_itself = False
 
     def __init__(self, root):
         import os
@@ -120,3 +122,8 @@ def identity_split(records, val_percent: int = 20, salt: str = "facezoo-val"):
         h = int(hashlib.md5(f"{salt}:{key}".encode()).hexdigest(), 16) % 100
         out.append(dataclasses.replace(r, split="val" if h < val_percent else "train"))
     return out
+
+
+def open_reader(reader_cls, root, val_percent: int):
+    """``reader_cls(root)``, given ``val_percent`` too when the reader splits by its own rules."""
+    return reader_cls(root, val_percent=val_percent) if reader_cls.splits_itself else reader_cls(root)

@@ -50,7 +50,9 @@ def evaluation_records(dataset: str, data_dir: str, split: str, val_percent: int
         raise UsageError(f"no reader for data set {dataset!r}; known: {sorted(READERS)}")
     from facezoo.data.datasets import DATASETS
     official = dataset in DATASETS and DATASETS[dataset].official_split
-    records = split_records(READERS[dataset](data_dir).records(), val_percent=val_percent, official=official)
+    from facezoo.data.records import open_reader
+    records = split_records(open_reader(READERS[dataset], data_dir, val_percent).records(), val_percent=val_percent,
+                            official=official)
     chosen = [r for r in records if r.split == split]
     if not chosen:
         raise UsageError(f"{data_dir}: no records in split {split!r} (splits found: "
@@ -138,6 +140,7 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
 
 def _plots(keras_model, per_head, cfg, dataset, out):
     from facezoo.evaluation import plots
+    per_head = {k: m for k, m in per_head.items() if m.get("n", 0) > 0}  # heads this split has labels for
     plots.plot_per_attribute(per_head, os.path.join(out, "per_attribute.png"),
                              title=f"{dataset}: accuracy per attribute (red: majority baseline)")
     for _ds, spec, name in heads_of(cfg):

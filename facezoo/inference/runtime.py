@@ -209,7 +209,8 @@ class AttributeRuntime:
                     entry["confidence"] = round(conf[row], 4)
                     entry["abstain"] = bool(conf[row] < self.card.abstain_below)
                 rows[row][attr.name] = entry
-        if self.card.task == "expression":
+        if self.card.task == "expression" or any(
+                spec.attribute.name == "expression" for _ds, spec, _name in self.heads):
             for out in rows:
                 if "expression" in out:
                     out["expression"]["scores"] = api_scores(out["expression"]["probabilities"])

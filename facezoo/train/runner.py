@@ -23,7 +23,7 @@ from facezoo.data.pipeline import pipeline
 from facezoo.data.splits import split_records
 from facezoo.data.tfrecord import convert, read_manifest
 from facezoo.files import atomic_write_json
-from facezoo.data.records import problems_csv
+from facezoo.data.records import open_reader, problems_csv
 from facezoo.files import atomic_write
 from facezoo.models.dmtl import DmtlConfig, dmtl
 from facezoo.preprocessing import PreprocessSpec
@@ -38,7 +38,7 @@ def prepare(name: str, data_dir: str, work_dir: str, image_size, val_percent: in
     out = os.path.join(work_dir, f"{name}-{image_size[0]}x{image_size[1]}-val{val_percent}")
     if os.path.exists(os.path.join(out, "manifest.json")):
         return out
-    reader = READERS[name](data_dir)
+    reader = open_reader(READERS[name], data_dir, val_percent)
     records = split_records(reader.records(), val_percent=val_percent, official=DATASETS[name].official_split)
     # Readers list files in folder order, which is often label order (FER-2013's class folders, UTKFace's
     # age-first names); the pipeline's shuffle buffer only mixes locally, so the shards get a fixed shuffle.
@@ -116,7 +116,7 @@ def run_dmtl(cfg: RecipeConfig, *, data_root: str, augment=None, verbose=True) -
                                                          "replicas": strategy.num_replicas_in_sync})
     config = model_config(cfg)
     spec = input_spec(names, cfg.input_size)
-    data_dirs = {n: cfg.data_dirs.get(n, os.path.join(data_root, n)) for n in names}
+    data_dirs = {n: cfg.data_dirs.get(n, DATASETS[n].data_dir(data_root)) for n in names}
     # Each worker of a cluster converts into its own folder: conversions sharing one would collide.
     manifests = {n: read_manifest(prepare(n, data_dirs[n], os.path.join(worker_dir(out), "records"),
                                           cfg.input_size, cfg.val_percent)) for n in names}
