@@ -72,6 +72,36 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _continues_shipped(argv) -> bool:
+    return any(a in ("--weights=facezoo-face",) for a in argv) or any(
+        a == "--weights" and b == "facezoo-face" for a, b in zip(argv, argv[1:]))
+
+
+def distill_command(argv, trunk_dir: str, backbone: str = "efficientnet_lite0") -> str:
+    """The commands that reproduce a distillation run with ``argv``: the teacher, then the run; a run continued
+    from the shipped trunk (``--weights facezoo-face``) is preceded by the commands that made that trunk."""
+    kept, skip = [], False
+    for a in argv:  # --threads N only says how this machine ran it
+        if skip or a.startswith("--threads"):
+            skip = a == "--threads" and not skip
+            continue
+        kept.append(a)
+    command = "python recipes/distill_trunk.py " + " ".join(kept)
+    json_path = os.path.join(trunk_dir, f"{backbone}.json")
+    if _continues_shipped(argv) and os.path.isfile(json_path):
+        import re
+        with open(json_path) as f:
+            earlier = json.load(f)["command"]
+        runs = re.findall(r"distill_trunk\.py .*?--out (\S+)", earlier)
+        before = runs[-1] if runs else "runs/trunk"
+        out = argv[argv.index("--out") + 1] if "--out" in argv[:-1] else "runs/trunk"
+        if before == out:  # the same folder would resume the earlier run: give the earlier one its own
+            before = f"{out}_previous"
+            earlier = re.sub(r"(distill_trunk\.py .*?--out )(\S+)", lambda m: m.group(1) + before, earlier)
+        return f"{earlier} && python recipes/distill_trunk.py --out {before} --ship && {command}"
+    return f"{TEACHER_COMMAND} && {command}"
+
+
 def ship(args) -> int:
     """The best epoch's backbone as ``facezoo/exported/_trunks/<backbone>.weights.h5`` plus provenance."""
     from facezoo.files import atomic_write_json, sha256_of
@@ -98,15 +128,14 @@ def ship(args) -> int:
         history = f.read()
     with open(os.path.join(args.out, "run.json")) as f:
         argv = json.load(f)["argv"]
-    command = TEACHER_COMMAND + " && python recipes/distill_trunk.py " + " ".join(argv)
+    command = distill_command(argv, trunk_dir)
     earlier = {}
     json_path = os.path.join(trunk_dir, f"{args.backbone}.json")
-    if "facezoo-face" in argv and os.path.isfile(json_path):  # continued from the trunk shipped before
+    if _continues_shipped(argv) and os.path.isfile(json_path):  # continued from the trunk shipped before
         with open(json_path) as f:
             earlier = json.load(f)
-        command = (earlier["command"] + " && python recipes/distill_trunk.py --ship && "
-                   + command.replace(TEACHER_COMMAND + " && ", ""))
-        earlier = {"continued_from": {k: earlier[k] for k in ("sha256", "history", "validation") if k in earlier}}
+        earlier = {"continued_from": {k: earlier[k] for k in ("sha256", "command", "history", "validation",
+                                                                "teacher_coverage") if k in earlier}}
     atomic_write_json(os.path.join(trunk_dir, f"{args.backbone}.json"), {
         "weights": os.path.basename(path), "sha256": sha256_of(path), "backbone": args.backbone,
         "activation": kwargs.get("activation"), "input": TRUNK_SPEC.to_dict(), "copied_weights": len(report["copied"]),
@@ -247,7 +276,7 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     import tensorflow as tf
 
-    from facezoo.models.face_trunk import TRUNK_SPEC, face_embedding_model
+    from facezoo.models.face_trunk import TRUNK_DIR, TRUNK_SPEC, face_embedding_model
     from facezoo.tasks.distill import DistillTask
     from facezoo.train.loop import TrainConfig, Trainer
 
@@ -289,8 +318,7 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out, "run.json"), "w") as f:
         json.dump({"kind": "distill_trunk", "argv": sys.argv[1:], "args": vars(args), "train_faces": n_train,
                    "val_faces": len(val["targets"]), "spec": spec.to_dict(), "started": time.time(),
-                   "command": TEACHER_COMMAND + " && python recipes/distill_trunk.py " + " ".join(
-                       a for a in sys.argv[1:] if not a.startswith("--threads")),
+                   "command": distill_command(sys.argv[1:], args.trunk_dir or TRUNK_DIR, args.backbone),
                    **PROVENANCE}, f, indent=1)
     trainer = Trainer(task, data, config, args.out, global_batch=args.batch_size, val_data=val)
     history = trainer.fit()

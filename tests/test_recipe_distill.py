@@ -54,3 +54,25 @@ def test_distill_trains_resumes_and_ships_a_loadable_trunk(tmp_path):
     assert len(trained) == len(shipped)
     for path, value in shipped.items():
         np.testing.assert_array_equal(value, trained[path])
+
+
+def test_a_continued_run_records_the_commands_of_the_trunk_it_started_from(tmp_path):
+    import importlib.util
+    import json
+    spec = importlib.util.spec_from_file_location("distill_trunk", os.path.join(REPO, "recipes", "distill_trunk.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "efficientnet_lite0.json").write_text(json.dumps({"command": (
+        f"{module.TEACHER_COMMAND} && python recipes/distill_trunk.py --out runs/trunk --epochs 4")}))
+    fresh = module.distill_command(["--out", "runs/t2", "--epochs", "2"], str(tmp_path))
+    assert fresh == f"{module.TEACHER_COMMAND} && python recipes/distill_trunk.py --out runs/t2 --epochs 2"
+    # Continued in another folder: the earlier run, its --ship, then this run.
+    assert module.distill_command(["--out", "runs/t2", "--weights", "facezoo-face", "--threads", "2"],
+                                  str(tmp_path)) == (
+        f"{module.TEACHER_COMMAND} && python recipes/distill_trunk.py --out runs/trunk --epochs 4 && "
+        "python recipes/distill_trunk.py --out runs/trunk --ship && "
+        "python recipes/distill_trunk.py --out runs/t2 --weights facezoo-face")
+    # Continued in the same folder: the earlier run gets a folder of its own, or rerunning would resume it.
+    same = module.distill_command(["--out", "runs/trunk", "--weights", "facezoo-face"], str(tmp_path))
+    assert "--out runs/trunk_previous --epochs 4 && python recipes/distill_trunk.py --out runs/trunk_previous " \
+           "--ship && python recipes/distill_trunk.py --out runs/trunk --weights facezoo-face" in same
