@@ -31,9 +31,9 @@ def analyze(images, models=("dmtl_celeba", "dmtl_utkface", "expression_fer"), **
 
 
 def verify(a, b, model="verify_face", **kwargs):
-    """Same person? Distance, threshold and decision for two faces; see ``facezoo.inference.embedding.verify``."""
-    from facezoo.errors import require_tensorflow
-    require_tensorflow()
+    """Same person? Distance, threshold and decision for two faces; see ``facezoo.inference.embedding.verify``.
+
+    Runs without TensorFlow where ONNX Runtime is installed (the shipped graph of ``verify_face``)."""
     from facezoo.inference.embedding import verify as _verify
     return _verify(a, b, model, **kwargs)
 

@@ -88,6 +88,12 @@ def _records(card, root, split, limit):
     """Up to ``limit`` records of ``split`` (spread evenly) or None when the data set or its reader is unavailable."""
     dataset = card.training_data.get("dataset")
     folder = os.path.join(root, dataset or "")
+    try:  # data sets of several sources live at the data root itself
+        from facezoo.data.datasets import DATASETS
+        if dataset in DATASETS:
+            folder = DATASETS[dataset].data_dir(root)
+    except ImportError:  # a facezoo[lite] install: no TensorFlow, no data layer
+        pass
     if not dataset or not os.path.isdir(folder):
         return None
     try:

@@ -6,8 +6,8 @@ weights (it then builds one into the user cache when TensorFlow is installed, an
 says to rerun this recipe).
 
 For each model: the fp32 ONNX graph of the BatchNorm-folded network (``facezoo.backends.build``), checked against
-the Keras model on the bundled crop; for attribute and expression models also the int8 QDQ graph (uint8
-activations, per-channel int8 weights) calibrated on ``--calibration`` images of the model's **training** split
+the Keras model on the bundled crop (verification models: fp32 only); for attribute and expression models also the
+int8 QDQ graph (uint8 activations, per-channel int8 weights) calibrated on ``--calibration`` images of the model's **training** split
 (never validation), spread evenly. The detector gets its fp32 graph (uint8 canvases in, preprocessing inside).
 Each file is listed on the card (``graphs`` and ``files``, with sha256) and must stay under 15 MB.
 
@@ -50,7 +50,7 @@ def main(argv=None):
     command = "python recipes/export_graphs.py " + " ".join(argv if argv is not None else sys.argv[1:])
     for name in names:
         directory, card = model_dir(name), model_card(name)
-        precisions = ["fp32"] + ([] if args.no_int8 or card.task == "detection" else ["int8"])
+        precisions = ["fp32"] + ([] if args.no_int8 or card.task in ("detection", "verification") else ["int8"])
         for precision in precisions:
             calibration = None
             if precision == "int8":
@@ -85,6 +85,12 @@ def _check(name, np):
               f"{max((np.abs(np.subtract(x.box, y.box)).max() for x, y in zip(a, b)), default=0):.2g} px")
         return
     sample = facezoo.sample_image()
+    if facezoo.model_card(name).task == "verification":
+        a = facezoo.load(name, backend="keras").embed(sample)
+        b = facezoo.load(name, backend="onnxruntime").embed(sample)
+        print(f"{name}: onnxruntime embedding of the bundled crop differs from keras by {np.abs(a - b).max():.2g} "
+              f"(distance {np.linalg.norm(a - b):.2g})")
+        return
     k = facezoo.load(name, backend="keras").predict(sample, check_face=False)["attributes"]
     for precision in ("fp32", "int8"):
         try:

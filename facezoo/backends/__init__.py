@@ -53,8 +53,10 @@ PRECISIONS = ("fp32", "bf16", "int8", "float16")
 SUPPORTED = {"keras": ("fp32",), "onnxruntime": ("fp32", "int8"), "litert": ("fp32", "float16", "int8"),
              "openvino": ("fp32", "bf16", "int8")}
 # Card tasks whose runtime can run from an exported graph (others always use the keras backend).
-EXPORTED_TASKS = ("attributes", "expression", "detection")
+EXPORTED_TASKS = ("attributes", "expression", "detection", "verification")
 DETECTOR_PRECISIONS = ("fp32", "bf16", "float16")  # the detector has no calibrated int8 graph
+# Face embeddings: fp32 only (a quantized embedding moves every distance; its threshold was chosen in fp32).
+EMBEDDER_PRECISIONS = ("fp32",)
 _MODULES = {"keras": ("tensorflow", "keras"), "onnxruntime": ("onnxruntime",), "litert": ("ai_edge_litert",),
             "openvino": ("openvino",)}
 _EXTRAS = {"keras": "cpu", "onnxruntime": "lite", "litert": "litert", "openvino": "openvino"}
@@ -127,6 +129,8 @@ def resolve(task: str, backend: str | None = None, precision: str | None = None,
     precision = precision or os.environ.get("FACEZOO_PRECISION") or "fp32"
     if task == "detection" and not explicit and precision not in DETECTOR_PRECISIONS:
         precision = "fp32"  # a process-wide int8 default applies to the attribute models
+    if task == "verification" and (not explicit or precision == "auto"):
+        precision = "fp32"
     if precision not in (*PRECISIONS, "auto"):
         raise UsageError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)} (or auto)")
     if backend != "auto" and backend not in BACKENDS:
@@ -155,6 +159,9 @@ def resolve(task: str, backend: str | None = None, precision: str | None = None,
     if task == "detection" and precision not in DETECTOR_PRECISIONS:
         raise UsageError(f"the detector runs {', '.join(p for p in DETECTOR_PRECISIONS if p in SUPPORTED[backend])} "
                          f"on {backend}, not {precision!r} (no calibrated int8 detector graph)")
+    if task == "verification" and precision not in EMBEDDER_PRECISIONS:
+        raise UsageError(f"face-verification models run fp32 only, not {precision!r} (the same-person threshold was "
+                         "chosen on fp32 embeddings)")
     problem = precision_supported(backend, precision, flags)
     if problem:
         raise UsageError(problem)
@@ -266,6 +273,10 @@ def load_exported(directory: str, card, backend: str, precision: str, *, calibra
         return ExportedRetinaFaceDetector(runner, backend, precision,
                                           **{k: v for k, v in settings.items()
                                              if k in ("working_size", "nms_threshold")})
+    if card.task == "verification":
+        from facezoo.backends.model import ExportedFaceEmbedder
+        return ExportedFaceEmbedder(card, runner, backend=backend, precision=precision, path=path,
+                                    directory=directory)
     from facezoo.backends.model import ExportedModel
     return ExportedModel(card, runner, backend=backend, precision=precision, path=path)
 

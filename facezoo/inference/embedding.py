@@ -18,12 +18,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from facezoo.errors import ChecksumError, ImageError, ModelFileError, UsageError
 from facezoo.images import describe, load_image
 from facezoo.inference.vectors import as_embeddings, euclidean  # noqa: F401  (re-exported)
-from facezoo.preprocessing import FaceFraming, prepare_input
+from facezoo.preprocessing import FaceFraming
 
 PAIR_HEAD_FILE = "pair_head.npz"
 EMBEDDING_DIM = 128
@@ -83,40 +82,51 @@ class FaceEmbedder:
     """
 
     def __init__(self, model, card, pair_head=None, detector=None):
+        import tensorflow as tf
+
+        from facezoo.preprocessing import prepare_input
         shape = tuple(model.output_shape) if not isinstance(model.output_shape, dict) else ()
         if len(shape) != 2 or shape[1] is None:
             raise ModelFileError(f"{card.name}: a verification model must output (N, dim) embeddings, "
                                  f"its output shape is {model.output_shape}")
+        self._setup(card, int(shape[1]), pair_head, detector)
         self.model = model
-        self.card = card
-        self.spec = card.spec
-        self.input_size = self.spec.input_size
-        self.dim = int(shape[1])
-        self.pair_head = pair_head
-        self._detector = detector
         self._forward = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([None, *self.spec.input_shape], tf.float32)], reduce_retracing=True)
         self._prepare = tf.function(lambda image: prepare_input(image, self.spec),
                                     input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
 
+    def _setup(self, card, dim: int, pair_head, detector):
+        self.card = card
+        self.spec = card.spec
+        self.input_size = self.spec.input_size
+        self.dim = dim
+        self.pair_head = pair_head
+        self._detector = detector
+
+    @staticmethod
+    def load_pair_head(directory: str, card):
+        """The ``pair_head.npz`` listed on ``card`` (sha256 checked), or None when the card lists none."""
+        from facezoo.files import sha256_of
+        from facezoo.inference.pair_head import PairClassifier
+        if PAIR_HEAD_FILE not in card.files:
+            return None
+        head_path = os.path.join(os.fspath(directory), PAIR_HEAD_FILE)
+        if not os.path.isfile(head_path):
+            raise ModelFileError(f"{card.name}: {head_path} is listed on the card but missing; reinstall facezoo")
+        if sha256_of(head_path) != card.files[PAIR_HEAD_FILE]:
+            raise ChecksumError(f"{card.name}: sha256 of {head_path} differs from the card's (tampered or "
+                                "corrupt file); reinstall facezoo")
+        return PairClassifier.load(head_path)
+
     @classmethod
     def from_file(cls, path: str, card) -> "FaceEmbedder":
         """The model in a checksum-verified ``.keras`` file with its card (what ``facezoo.load`` calls); a
         ``pair_head.npz`` listed on the card is checked against its sha256 and loaded too."""
-        from facezoo.files import sha256_of
-        from facezoo.inference.pair_head import PairClassifier
         from facezoo.models.weights import load_model_file
         model = load_model_file(path, card.name)
-        head = None
-        if PAIR_HEAD_FILE in card.files:
-            head_path = os.path.join(os.path.dirname(os.fspath(path)), PAIR_HEAD_FILE)
-            if not os.path.isfile(head_path):
-                raise ModelFileError(f"{card.name}: {head_path} is listed on the card but missing; reinstall facezoo")
-            if sha256_of(head_path) != card.files[PAIR_HEAD_FILE]:
-                raise ChecksumError(f"{card.name}: sha256 of {head_path} differs from the card's (tampered or "
-                                    "corrupt file); reinstall facezoo")
-            head = PairClassifier.load(head_path)
+        head = cls.load_pair_head(os.path.dirname(os.fspath(path)), card)
         return cls(model, card, head)
 
     def __repr__(self):
@@ -146,15 +156,25 @@ class FaceEmbedder:
     # ------------------------------------------------------------------ crops -> embeddings
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """One RGB image (uint8, or float in [0, 255]) -> the network's float input (centre-fitted, no detection)."""
+        import tensorflow as tf
         return self._prepare(tf.convert_to_tensor(np.asarray(image, np.float32))).numpy()
+
+    def normalize(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 / float crops already at the input size -> the network's float input (the card's scaling)."""
+        import tensorflow as tf
+        return self.spec.normalize(tf.convert_to_tensor(np.asarray(crops, np.float32))).numpy()
+
+    def network(self, batch: np.ndarray) -> np.ndarray:
+        """One forward pass: (N, H, W, C) network inputs -> (N, dim) embeddings."""
+        import tensorflow as tf
+        return self._forward(tf.convert_to_tensor(batch)).numpy()
 
     def embed_network_inputs(self, batch, batch_size: int = 64) -> np.ndarray:
         """Embeddings of already preprocessed network inputs (N, H, W, C) float32, in batches."""
         batch = np.asarray(batch, np.float32)
         if len(batch) == 0:
             return np.zeros((0, self.dim), np.float32)
-        out = [self._forward(tf.convert_to_tensor(batch[s:s + batch_size])).numpy()
-               for s in range(0, len(batch), batch_size)]
+        out = [self.network(batch[s:s + batch_size]) for s in range(0, len(batch), batch_size)]
         return np.concatenate(out).astype(np.float32)
 
     def embed_crops(self, crops, batch_size: int = 64) -> np.ndarray:
@@ -163,8 +183,7 @@ class FaceEmbedder:
         if crops.ndim != 4 or tuple(crops.shape[1:3]) != self.input_size or crops.shape[-1] != 3:
             raise UsageError(f"embed_crops: expected (N, {self.input_size[0]}, {self.input_size[1]}, 3) crops, "
                              f"got {crops.shape}")
-        batch = self.spec.normalize(tf.convert_to_tensor(crops.astype(np.float32))).numpy()
-        return self.embed_network_inputs(batch, batch_size)
+        return self.embed_network_inputs(self.normalize(crops), batch_size)
 
     def align(self, image: np.ndarray, face) -> np.ndarray:
         """The uint8 crop of a detected ``face`` of ``image``, warped onto the card's framing (Pillow's C warp;
@@ -203,14 +222,13 @@ class FaceEmbedder:
             rows, inputs = [], []
             for k, image in enumerate(decoded):
                 if as_crop[k]:
-                    inputs.append(self._prepare(tf.convert_to_tensor(image.astype(np.float32))).numpy())
+                    inputs.append(self.preprocess(image))
                     rows.append(start + k)
             for k, image_faces in zip(to_detect, found):
                 if image_faces:
                     face = image_faces[0] if pick == "largest" else _central(image_faces, decoded[k].shape)
                     faces[start + k] = face
-                    crop = self.align(decoded[k], face).astype(np.float32)
-                    inputs.append(self.spec.normalize(tf.convert_to_tensor(crop)).numpy())
+                    inputs.append(self.normalize(self.align(decoded[k], face)))
                     rows.append(start + k)
             if rows:
                 out[rows] = self.embed_network_inputs(np.stack(inputs), batch_size)

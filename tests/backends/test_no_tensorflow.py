@@ -40,6 +40,10 @@ out["repr"] = repr(model)
 out["predict"] = model.predict(facezoo.sample_image())
 out["expression"] = facezoo.load("expression_fer").predict(facezoo.sample_image(), check_face=False)
 out["analyze"] = facezoo.analyze(facezoo.sample_photo())
+embedder = facezoo.load("verify_face")
+out["embedder"] = repr(embedder)
+out["embedding"] = embedder.embed(facezoo.sample_image()).tolist()
+out["verify"] = facezoo.verify(facezoo.sample_photo(), facezoo.sample_image())
 try:
     facezoo.load("dmtl_celeba", backend="keras")
 except MissingDependencyError as e:
@@ -87,6 +91,16 @@ def test_predict_and_analyze_answer(lite_run):
     assert written[0]["faces"][0]["faceRectangle"] == faces[0]["faceRectangle"]
     jsonl = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
     assert jsonl and "age" in jsonl[0]["attributes"]
+
+
+def test_face_verification_runs_from_its_graph(lite_run):
+    out, _done, _folder = lite_run
+    assert "ExportedFaceEmbedder" in out["embedder"] and "onnxruntime" in out["embedder"]
+    assert out["verify"]["same"] is True and out["verify"]["distance"] < out["verify"]["threshold"]
+    if importlib.util.find_spec("tensorflow") is not None:
+        import numpy as np
+        want = facezoo.load("verify_face", backend="keras").embed(facezoo.sample_image())
+        assert np.abs(np.asarray(out["embedding"]) - want).max() < 1e-5
 
 
 def test_keras_backend_says_which_extra_to_install(lite_run):

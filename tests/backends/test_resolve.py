@@ -80,6 +80,14 @@ def test_tasks_without_exported_graphs_run_on_keras():
         backends.resolve("detection", "onnxruntime", "int8")
 
 
+def test_face_embeddings_run_fp32_whatever_the_process_default(monkeypatch):
+    monkeypatch.setenv("FACEZOO_PRECISION", "int8")  # a process-wide int8 default is for the attribute models
+    assert backends.resolve("verification", "onnxruntime") == ("onnxruntime", "fp32")
+    assert backends.resolve("verification", "onnxruntime", "auto") == ("onnxruntime", "fp32")
+    with pytest.raises(UsageError, match="face-verification models run fp32 only"):
+        backends.resolve("verification", "onnxruntime", "int8")
+
+
 def test_a_missing_backend_names_its_extra(monkeypatch):
     real = backends.importable
     monkeypatch.setattr(backends, "importable", lambda name: name != "openvino" and real(name))
