@@ -9,7 +9,8 @@ For each model: the fp32 ONNX graph of the BatchNorm-folded network (``facezoo.b
 the Keras model on the bundled crop (verification models: fp32 only); for attribute and expression models also the
 int8 QDQ graph (uint8 activations, per-channel int8 weights) calibrated on ``--calibration`` images of the model's
 **training** split (never validation), spread evenly. The detector gets its fp32 graph (uint8 canvases in,
-preprocessing inside). Each file is listed on the card (``graphs`` and ``files``, with sha256) and must stay under 15 MB.
+preprocessing inside). Each file is listed on the card (``graphs`` and ``files``, with sha256) and must stay
+under 15 MB.
 
 Examples:
     python recipes/export_graphs.py                               # every shipped model, data from ../shared/data
