@@ -42,3 +42,45 @@ def onnx_runner(path: str, num_threads: int | None = None):
         return dict(zip(names, session.run(names, {"images": np.asarray(images, np.float32)})))
 
     return run
+
+
+def store_float16(path: str, out_path: str | None = None, *, min_elements: int = 1024) -> dict:
+    """Rewrites an fp32 ONNX graph with its large float32 weights stored as float16, each behind a ``Cast`` back
+    to float32: the file shrinks to about half, and the network still computes in float32 (ONNX Runtime folds the
+    casts into float32 constants when it builds the session; OpenVINO likewise).
+
+    The values change by float16 rounding only (relative 2^-11); quantize (``facezoo.backends.build.quantize_onnx``)
+    from the original fp32 file, not from this one.
+
+    Returns:
+        ``{"converted": initializers rewritten, "size_bytes": new size}``.
+    """
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(path)
+    graph = model.graph
+    kept, casts, converted = [], [], 0
+    for init in graph.initializer:
+        value = numpy_helper.to_array(init)
+        if init.data_type != onnx.TensorProto.FLOAT or value.size < min_elements or not np.isfinite(
+                value.astype(np.float16)).all():
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(value.astype(np.float16), name=f"{init.name}__fp16")
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
+                                      name=f"{init.name}__cast"))
+        converted += 1
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)  # casts first: nodes stay in topological order
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    target = out_path or path
+    with open(target + ".tmp", "wb") as f:
+        f.write(model.SerializeToString())
+    os.replace(target + ".tmp", target)
+    return {"converted": converted, "size_bytes": os.path.getsize(target)}

@@ -41,6 +41,27 @@ def test_onnx_matches_keras(tiny_face_model):
     assert _max_diff(onnx_runner(path)(x[:8]), fm.logits(x[:8])) <= 1e-4
 
 
+def test_onnx_weights_stored_as_float16_still_compute_in_float32(tiny_face_model, tmp_path):
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    import os
+
+    import onnx
+
+    from facezoo.export.onnx import onnx_runner, store_float16
+    fm, x, out = tiny_face_model
+    path = export_model(fm, format="onnx", out=str(tmp_path / "plain"))
+    half = str(tmp_path / "half.onnx")
+    done = store_float16(path, half, min_elements=64)
+    assert done["converted"] > 0 and done["size_bytes"] < 0.7 * os.path.getsize(path)
+    graph = onnx.load(half).graph
+    assert sum(i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer) == done["converted"]
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # float32 in and out
+    got, want = onnx_runner(half)(x[:8]), onnx_runner(path)(x[:8])
+    assert all(v.dtype == np.float32 for v in got.values())
+    assert 0 < _max_diff(got, want) <= 2e-2  # float16 rounding of the weights only
+
+
 @pytest.mark.parametrize("quantize, tolerance", [(None, 1e-4), ("float16", 2e-2), ("dynamic", 0.2)])
 def test_tflite_matches_keras(tiny_face_model, quantize, tolerance):
     pytest.importorskip("ai_edge_litert")
