@@ -102,6 +102,29 @@ def distill_command(argv, trunk_dir: str, backbone: str = "efficientnet_lite0") 
     return f"{TEACHER_COMMAND} && {command}"
 
 
+def _best_epoch(history_csv: str) -> dict:
+    """The best epoch's validation figures (by the run's score) from ``history.csv``."""
+    import csv
+    import io
+    rows = list(csv.DictReader(io.StringIO(history_csv)))
+    if not rows:
+        return {}
+    best = max(rows, key=lambda r: float(r["score"]))
+    return {"best_epoch": int(best["epoch"]),
+            **{k.split("/", 1)[1]: round(float(v), 4) for k, v in best.items() if k.startswith("val/")}}
+
+
+def _coverage(teacher_dir: str) -> dict:
+    """Per source: images in the teacher cache and how many had a face (what the student could train on)."""
+    import teacher_embeddings as te
+    out = {}
+    for source in te.SOURCES:
+        if os.path.isdir(os.path.join(teacher_dir, source)):
+            d = te.load_chunks(teacher_dir, source)
+            out[source] = {"images": int(len(d["files"])), "faces": int(np.sum(d["found"]))}
+    return out
+
+
 def ship(args) -> int:
     """The best epoch's backbone as ``facezoo/exported/_trunks/<backbone>.weights.h5`` plus provenance."""
     from facezoo.files import atomic_write_json, sha256_of
@@ -141,7 +164,8 @@ def ship(args) -> int:
         "activation": kwargs.get("activation"), "input": TRUNK_SPEC.to_dict(), "copied_weights": len(report["copied"]),
         **PROVENANCE,
         "command": command,
-        "history": history.splitlines(), **earlier,
+        "history": history.splitlines(), "validation": _best_epoch(history),
+        "teacher_coverage": _coverage(args.teacher), **earlier,
     }, indent=1)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
     return 0
