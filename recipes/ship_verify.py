@@ -27,6 +27,34 @@ FOLDS_NOTE = ("folds {eval}: no person of these folds is among the training peop
               "who also appear in folds 4-8, and CelebA identities); the threshold was chosen on folds {thr}")
 
 
+def init_trunk_run(run: dict) -> dict:
+    """The ``run.json`` of the distilled trunk (``recipes/distill_trunk.py``) a verification run started from, or {}."""
+    init = (run.get("config") or {}).get("init")
+    path = os.path.join(os.path.dirname(init), "run.json") if init else None
+    if not path or not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        prior = json.load(f)
+    return prior if prior.get("kind") == "distill_trunk" else {}
+
+
+def train_chain(run: dict, args, argv=None) -> str:
+    """Every command that made the shipped model: the trunk's (when it was distilled here), the fine-tuning run's
+    (without ``--threads``) and this packaging step's."""
+    import shlex
+    parts = shlex.split(run["command"])
+    kept = [a for i, a in enumerate(parts) if not a.startswith("--threads")
+            and not (i and parts[i - 1] == "--threads")]
+    command = " ".join(shlex.quote(a) for a in kept)
+    trunk = init_trunk_run(run)
+    if trunk.get("command"):
+        command = f"{trunk['command']} && {command}"
+    given = list(sys.argv[1:] if argv is None else argv)
+    ship = [a for i, a in enumerate(given) if not a.startswith("--exported")
+            and not (i and given[i - 1] == "--exported")]
+    return f"{command} && python recipes/ship_verify.py " + " ".join(shlex.quote(a) for a in ship)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
@@ -102,6 +130,7 @@ def main(argv=None):
     rel_data = os.path.relpath(data_dir, os.path.join(os.path.dirname(__file__), ".."))
     eval_text, thr_text = V.folds_text(eval_folds), V.folds_text(threshold_folds)
     celeba_license = DATASETS["celeba"].license
+    trunk = init_trunk_run(run) if run else {}
     trained = run["sources"] if run else {}
     card = zoo.ModelCard(
         name=args.name, task="verification",
@@ -121,9 +150,10 @@ def main(argv=None):
               f"threshold is chosen on folds {thr_text}",
         license=" ".join(
             ([LFW_LICENSE] if trained.get("lfw") else []) + ([celeba_license] if trained.get("celeba") else [])
+            + ([trunk["license"]] if trunk.get("license") else [])
             + ([args.extra_license.strip()] if args.extra_license.strip() else [])
             or ["not recorded: give --extra-license with the terms of the data the embedding learnt from"]),
-        train_command=run["command"] if run else "", headline="accuracy",
+        train_command=train_chain(run, args, argv) if run else "", headline="accuracy",
         evaluate_command=f"facezoo evaluate {args.name} --data-dir {rel_data}")
     out = os.path.join(args.exported, args.name)
     if os.path.isdir(out):
