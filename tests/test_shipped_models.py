@@ -93,6 +93,18 @@ def test_dmtl_utkface_far_above_baseline_on_real_faces():
     assert s["age_mae"] <= 9.0, s
 
 
+def test_dmtl_face_has_every_head_and_figures_per_source():
+    card = zoo.model_card("dmtl_face")
+    assert card.size_bytes <= 15 * 1024 * 1024 and "float16" in card.architecture["storage"]
+    assert card.train_command.startswith("python recipes/teacher_embeddings.py") and "--dataset face" in card.train_command
+    val = card.metrics["val"]
+    assert {"face", "face/celeba", "face/utkface", "face/lfw", "face/fer2013"} <= set(val)
+    assert val["face/lfw"]["gender_accuracy"] > 0.9 and val["face/utkface"]["age_mae"] < 8
+    attrs = facezoo.load("dmtl_face").predict(facezoo.sample_image())["attributes"]
+    assert len(attrs) == 44 and {"Smiling", "age", "gender", "race", "expression"} <= set(attrs)
+    assert "happiness" in attrs["expression"]["scores"]
+
+
 def test_verify_face_is_shipped_with_a_complete_card():
     card = zoo.model_card("verify_face")
     assert card.task == "verification" and card.size_bytes <= 15 * 1024 * 1024
