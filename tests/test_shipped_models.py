@@ -96,7 +96,8 @@ def test_dmtl_utkface_far_above_baseline_on_real_faces():
 def test_dmtl_face_has_every_head_and_figures_per_source():
     card = zoo.model_card("dmtl_face")
     assert card.size_bytes <= 15 * 1024 * 1024 and "float16" in card.architecture["storage"]
-    assert card.train_command.startswith("python recipes/teacher_embeddings.py") and "--dataset face" in card.train_command
+    assert card.train_command.startswith("python recipes/teacher_embeddings.py")
+    assert "--dataset face" in card.train_command
     val = card.metrics["val"]
     assert {"face", "face/celeba", "face/utkface", "face/lfw", "face/fer2013"} <= set(val)
     assert val["face/lfw"]["gender_accuracy"] > 0.9 and val["face/utkface"]["age_mae"] < 8
