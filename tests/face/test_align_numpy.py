@@ -74,5 +74,5 @@ def test_alignment_follows_the_framing_on_the_card():
     large = np.asarray(spec.framing.points(spec.input_size)) * 2.3 + 40.3
     np.testing.assert_array_equal(align_to_spec(image, large, spec, engine="numpy"),
                                   align_to_spec(image, large, bilinear, engine="numpy"))
-    # verify_face was trained and thresholded on bilinear crops; its card says so.
-    assert facezoo.model_card("verify_face").spec.framing.interpolation == "bilinear"
+    # verify_face was re-trained on bicubic crops (the aligned_crops default) and thresholded on them; its card says so.
+    assert facezoo.model_card("verify_face").spec.framing.interpolation == "bicubic"
