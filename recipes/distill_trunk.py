@@ -80,13 +80,8 @@ def _continues_shipped(argv) -> bool:
 def distill_command(argv, trunk_dir: str, backbone: str = "efficientnet_lite0") -> str:
     """The commands that reproduce a distillation run with ``argv``: the teacher, then the run; a run continued
     from the shipped trunk (``--weights facezoo-face``) is preceded by the commands that made that trunk."""
-    kept, skip = [], False
-    for a in argv:  # --threads N only says how this machine ran it
-        if skip or a.startswith("--threads"):
-            skip = a == "--threads" and not skip
-            continue
-        kept.append(a)
-    command = "python recipes/distill_trunk.py " + " ".join(kept)
+    from facezoo.train.recipe_args import without_option
+    command = "python recipes/distill_trunk.py " + " ".join(without_option(argv, "--threads"))
     json_path = os.path.join(trunk_dir, f"{backbone}.json")
     if _continues_shipped(argv) and os.path.isfile(json_path):
         import re
@@ -100,6 +95,17 @@ def distill_command(argv, trunk_dir: str, backbone: str = "efficientnet_lite0") 
             earlier = re.sub(r"(distill_trunk\.py .*?--out )(\S+)", lambda m: m.group(1) + before, earlier)
         return f"{earlier} && python recipes/distill_trunk.py --out {before} --ship && {command}"
     return f"{TEACHER_COMMAND} && {command}"
+
+
+def continued_from(argv, trunk_dir: str, backbone: str) -> dict:
+    """``{"continued_from": ...}``: what the shipped trunk a run continues (``--weights facezoo-face``) was, or {}."""
+    json_path = os.path.join(trunk_dir, f"{backbone}.json")
+    if not _continues_shipped(argv) or not os.path.isfile(json_path):
+        return {}
+    with open(json_path) as f:
+        earlier = json.load(f)
+    return {"continued_from": {k: earlier[k] for k in ("sha256", "command", "history", "validation",
+                                                         "teacher_coverage") if k in earlier}}
 
 
 def _best_epoch(history_csv: str) -> dict:
@@ -150,20 +156,13 @@ def ship(args) -> int:
     with open(os.path.join(args.out, "history.csv")) as f:
         history = f.read()
     with open(os.path.join(args.out, "run.json")) as f:
-        argv = json.load(f)["argv"]
-    command = distill_command(argv, trunk_dir)
-    earlier = {}
-    json_path = os.path.join(trunk_dir, f"{args.backbone}.json")
-    if _continues_shipped(argv) and os.path.isfile(json_path):  # continued from the trunk shipped before
-        with open(json_path) as f:
-            earlier = json.load(f)
-        earlier = {"continued_from": {k: earlier[k] for k in ("sha256", "command", "history", "validation",
-                                                                "teacher_coverage") if k in earlier}}
+        run = json.load(f)  # the command chain and earlier trunk as they were when the run started
+    earlier = {"continued_from": run["continued_from"]} if run.get("continued_from") else {}
     atomic_write_json(os.path.join(trunk_dir, f"{args.backbone}.json"), {
         "weights": os.path.basename(path), "sha256": sha256_of(path), "backbone": args.backbone,
         "activation": kwargs.get("activation"), "input": TRUNK_SPEC.to_dict(), "copied_weights": len(report["copied"]),
         **PROVENANCE,
-        "command": command,
+        "command": run["command"],
         "history": history.splitlines(), "validation": _best_epoch(history),
         "teacher_coverage": _coverage(args.teacher), **earlier,
     }, indent=1)
@@ -339,11 +338,12 @@ def main(argv=None) -> int:
                          weight_decay=args.weight_decay, schedule="cosine", monitor="score",
                          checkpoint_every_steps=args.checkpoint_every, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
+    trunk_dir = args.trunk_dir or TRUNK_DIR
     with open(os.path.join(args.out, "run.json"), "w") as f:
         json.dump({"kind": "distill_trunk", "argv": sys.argv[1:], "args": vars(args), "train_faces": n_train,
                    "val_faces": len(val["targets"]), "spec": spec.to_dict(), "started": time.time(),
-                   "command": distill_command(sys.argv[1:], args.trunk_dir or TRUNK_DIR, args.backbone),
-                   **PROVENANCE}, f, indent=1)
+                   "command": distill_command(sys.argv[1:], trunk_dir, args.backbone),
+                   **continued_from(sys.argv[1:], trunk_dir, args.backbone), **PROVENANCE}, f, indent=1)
     trainer = Trainer(task, data, config, args.out, global_batch=args.batch_size, val_data=val)
     history = trainer.fit()
     print(json.dumps(history[-1]) if history else "no epochs run")

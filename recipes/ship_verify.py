@@ -42,16 +42,13 @@ def train_chain(run: dict, args, argv=None) -> str:
     """Every command that made the shipped model: the trunk's (when it was distilled here), the fine-tuning run's
     (without ``--threads``) and this packaging step's."""
     import shlex
-    parts = shlex.split(run["command"])
-    kept = [a for i, a in enumerate(parts) if not a.startswith("--threads")
-            and not (i and parts[i - 1] == "--threads")]
-    command = " ".join(shlex.quote(a) for a in kept)
+
+    from facezoo.train.recipe_args import without_option
+    command = " ".join(shlex.quote(a) for a in without_option(shlex.split(run["command"]), "--threads"))
     trunk = init_trunk_run(run)
     if trunk.get("command"):
         command = f"{trunk['command']} && {command}"
-    given = list(sys.argv[1:] if argv is None else argv)
-    ship = [a for i, a in enumerate(given) if not a.startswith("--exported")
-            and not (i and given[i - 1] == "--exported")]
+    ship = without_option(sys.argv[1:] if argv is None else argv, "--exported")
     return f"{command} && python recipes/ship_verify.py " + " ".join(shlex.quote(a) for a in ship)
 
 

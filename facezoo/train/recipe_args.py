@@ -19,6 +19,20 @@ def default_data_root(recipe_file: str) -> str:
     return os.environ.get("FACEZOO_DATA", os.path.join(checkout, "..", "shared", "data"))
 
 
+def without_option(argv, option: str) -> list:
+    """``argv`` without ``option`` and its value (``--opt V`` or ``--opt=V``): for recorded commands, where an option
+    such as ``--threads`` only says how one machine ran them."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == option:
+            skip = True
+        elif not a.startswith(option + "="):
+            out.append(a)
+    return out
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``"S"`` or ``"HxW"`` -> ``(H, W)``; an ``argparse`` type for ``--input-size``."""
     try:
