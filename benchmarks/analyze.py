@@ -9,7 +9,8 @@ Run from the repository root (data from ``$FACEZOO_DATA`` or ``../shared/data``)
   ``male_names.txt`` / ``female_names.txt``: ``analyze`` against ``predict`` on the whole photo, accuracy and
   balanced accuracy for ``dmtl_celeba``'s Male and ``dmtl_utkface``'s gender.
 * ``timing``: milliseconds per photo of the whole analyze path (decode, detect, align, every model) at
-  batch 1 and batched, median of interleaved rounds.
+  batch 1 and batched, median of interleaved rounds: the default models (``dmtl_face``) against the three
+  single-source models the default was before.
 
 Examples:
     python benchmarks/analyze.py --out benchmarks/results/analyze.json
@@ -125,27 +126,41 @@ def lfw(limit):
     return row
 
 
+SINGLE_SOURCE = ("dmtl_celeba", "dmtl_utkface", "expression_fer")
+
+
 def timing(limit, rounds=3):
+    """ms per photo of the default models (``dmtl_face``: every head in one pass) and of the three single-source
+    models that were the default before it, interleaved round by round on the same photos."""
     import facezoo
-    from facezoo.face.analyze import FaceAnalyzer
+    from facezoo.face.analyze import DEFAULT_MODELS, FaceAnalyzer
     files = [p for p, _ in _lfw(limit)]
-    analyzer = FaceAnalyzer([facezoo.load("dmtl_celeba"), facezoo.load("dmtl_utkface")])
-    analyzer.analyze(files[:8])  # warm up: traces every graph
-    batch1, batched = [], []
+    paths = {"default": DEFAULT_MODELS, "single_source": SINGLE_SOURCE}
+    analyzers = {k: FaceAnalyzer([facezoo.load(n) for n in names]) for k, names in paths.items()}
+    for analyzer in analyzers.values():
+        analyzer.analyze(files[:8])  # warm up: traces every graph
+    times = {k: {"batch1": [], "batched32": []} for k in paths}
     for _ in range(rounds):
-        t = time.perf_counter()
-        for f in files:
-            analyzer.analyze(f)
-        batch1.append((time.perf_counter() - t) / len(files) * 1000)
-        t = time.perf_counter()
-        for start in range(0, len(files), 32):
-            analyzer.analyze(files[start:start + 32])
-        batched.append((time.perf_counter() - t) / len(files) * 1000)
-    row = {"photos": len(files), "rounds": rounds, "ms_per_photo_batch1": statistics.median(batch1),
-           "ms_per_photo_batched32": statistics.median(batched), "range_batch1": [min(batch1), max(batch1)],
-           "range_batched32": [min(batched), max(batched)], "models": ["dmtl_celeba", "dmtl_utkface"],
-           "path": "decode + detect (RetinaFace, working size 160) + align + both models"}
+        for k, analyzer in analyzers.items():
+            t = time.perf_counter()
+            for f in files:
+                analyzer.analyze(f)
+            times[k]["batch1"].append((time.perf_counter() - t) / len(files) * 1000)
+            t = time.perf_counter()
+            for start in range(0, len(files), 32):
+                analyzer.analyze(files[start:start + 32])
+            times[k]["batched32"].append((time.perf_counter() - t) / len(files) * 1000)
+            time.sleep(1)  # ONNX Runtime / BLAS threads settle before the next path
+    row = {"photos": len(files), "rounds": rounds,
+           "path": "decode + detect (RetinaFace, working size 160) + align + every model"}
+    for k, names in paths.items():
+        row[k] = {"models": list(names), **{f"ms_per_photo_{m}": statistics.median(v) for m, v in times[k].items()},
+                  **{f"range_{m}": [min(v), max(v)] for m, v in times[k].items()}}
     print(json.dumps(row), flush=True)
+    print(f"{'models':40} {'batch 1 ms/photo':>17} {'batched 32':>11}")
+    for k in paths:
+        print(f"{','.join(row[k]['models']):40} {row[k]['ms_per_photo_batch1']:17.1f} "
+              f"{row[k]['ms_per_photo_batched32']:11.1f}")
     return row
 
 

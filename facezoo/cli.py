@@ -19,6 +19,7 @@ import os
 import sys
 
 from facezoo.errors import UsageError, UserError
+from facezoo.face.analyze import DEFAULT_MODELS
 from facezoo.images import IMAGE_EXTENSIONS
 from facezoo.train.recipe_args import positive_int
 
@@ -300,7 +301,7 @@ def _write_annotated(path, result, folder):
 
 def cmd_demo(args) -> int:
     from facezoo import list_models
-    from facezoo.face.analyze import DEFAULT_MODELS, FaceAnalyzer
+    from facezoo.face.analyze import FaceAnalyzer
     from facezoo.zoo import sample_photo
     names = [n for n in DEFAULT_MODELS if n in list_models()]
     if not names:
@@ -516,8 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("analyze", help="detect, align and describe every face in photos (files or folders)")
     s.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of images")
-    s.add_argument("--models", default="dmtl_celeba,dmtl_utkface,expression_fer",
-                   help="comma-separated models to run on every face (default dmtl_celeba,dmtl_utkface,expression_fer)")
+    s.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                   help="comma-separated models to run on every face (default %(default)s: every head in one pass)")
     s.add_argument("--detector", default="retinaface", choices=("retinaface", "mtcnn"),
                    help="face detector (default retinaface; mtcnn needs facezoo[detect])")
     s.add_argument("--json", metavar="FILE", help="write all results to FILE as JSON")
