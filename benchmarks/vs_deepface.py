@@ -23,11 +23,11 @@ deepface's own detector is not timed: its rows start from the face crop (the box
 the same photos), so they are the networks alone, and the ratios against facezoo's whole path are
 conservative.
 
-facezoo rows: ``facezoo.analyze`` with its default models (dmtl_celeba, dmtl_utkface, expression_fer: 40
+facezoo rows: ``facezoo.analyze`` with its default models (``DEFAULT_MODELS``: dmtl_face, one network with 40
 attributes, age, gender, race, 7 expressions) on the photos -- decode, RetinaFace detection, alignment to each
-model's framing, the three networks and decoding -- one photo per call and ``--batch`` photos per call; the
-per-face model part alone (``FaceModel.describe_crops`` of the three models on faces already aligned: scaling,
-network, decoding of every head); and the three networks alone (``FaceModel.logits`` on scaled faces), each at
+model's framing, the network(s) and decoding -- one photo per call and ``--batch`` photos per call; the
+per-face model part alone (``FaceModel.describe_crops`` of every model on faces already aligned: scaling,
+network, decoding of every head); and the networks alone (``FaceModel.logits`` on scaled faces), each at
 batch 1 and batched. Per face = time / faces found.
 
 Every configuration is timed once per round, in turn, for ``--rounds`` rounds (median and range printed). The
@@ -291,16 +291,17 @@ def main(argv=None):
                 m.describe_crops(crops_m[start:start + args.batch])
 
     backend = getattr(analyzer.models[0], "backend", "keras")
+    nets = "network" if len(analyzer.models) == 1 else f"{len(analyzer.models)} networks"
     configs = [
         ("deepface", deepface_eager, "deepface's 4 networks as DeepFace.analyze runs them: eager, one face per call"),
         ("deepface_tf_function_b1", deepface_function_b1, "same networks, cached tf.function, batch 1"),
         ("deepface_tf_function_batched", deepface_function_batched, f"same networks, tf.function, {args.batch}/call"),
-        ("facezoo_analyze_b1", facezoo_analyze_b1, "facezoo.analyze, one photo per call (decode+detect+align+3 nets)"),
+        ("facezoo_analyze_b1", facezoo_analyze_b1, f"facezoo.analyze, one photo per call (decode+detect+align+{nets})"),
         ("facezoo_analyze_batched", facezoo_analyze_batched, f"facezoo.analyze, {args.batch} photos per call"),
-        ("facezoo_models_b1", facezoo_models_b1, "facezoo's 3 networks + decoding on aligned faces, batch 1"),
-        ("facezoo_models_batched", facezoo_models_batched, f"facezoo's 3 networks + decoding, {args.batch}/call"),
-        ("facezoo_networks_b1", facezoo_networks_b1, f"facezoo's 3 networks alone ({backend}), batch 1"),
-        ("facezoo_networks_batched", facezoo_networks_batched, f"facezoo's 3 networks alone, {args.batch}/call"),
+        ("facezoo_models_b1", facezoo_models_b1, f"facezoo's {nets} + decoding on aligned faces, batch 1"),
+        ("facezoo_models_batched", facezoo_models_batched, f"facezoo's {nets} + decoding, {args.batch}/call"),
+        ("facezoo_networks_b1", facezoo_networks_b1, f"facezoo's {nets} alone ({backend}), batch 1"),
+        ("facezoo_networks_batched", facezoo_networks_batched, f"facezoo's {nets} alone, {args.batch}/call"),
     ]
     # Warm-up: traces every graph and touches every weight once.
     x0 = deepface_inputs(crops[0])

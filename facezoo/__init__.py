@@ -21,13 +21,16 @@ _SUBMODULES = ("backends", "data", "decoding", "evaluation", "face", "files", "i
 _NEEDS_TENSORFLOW = ("data", "evaluation", "models", "optimize", "style", "tasks", "train")
 
 
-def analyze(images, models=("dmtl_celeba", "dmtl_utkface", "expression_fer"), **kwargs):
+def analyze(images, models=None, **kwargs):
     """Detects, aligns and describes every face in photos; see ``facezoo.face.analyze.FaceAnalyzer.analyze``.
+
+    ``models``: registered names or loaded models (default ``facezoo.face.analyze.DEFAULT_MODELS``: ``dmtl_face``,
+    every head in one pass).
 
     ``backend=`` and ``precision=`` pick what runs the networks (``facezoo.backends``; default: the fastest
     installed, so this works without TensorFlow where ONNX Runtime is installed)."""
-    from facezoo.face.analyze import analyze as _analyze
-    return _analyze(images, models, **kwargs)
+    from facezoo.face.analyze import DEFAULT_MODELS, analyze as _analyze
+    return _analyze(images, DEFAULT_MODELS if models is None else models, **kwargs)
 
 
 def verify(a, b, model="verify_face", **kwargs):
