@@ -12,8 +12,11 @@ import numpy as np
 from facezoo.inference.expression import CLASS_TO_KEY
 
 
-def evaluate_expression_transfer(model, records, label_space, batch_size: int = 64) -> dict:
-    """Accuracy of ``model`` (an ``ExpressionModel``) on ``records`` labelled in ``label_space``.
+def evaluate_expression_transfer(model, records, label_space, batch_size: int = 64, crops=None) -> dict:
+    """Accuracy of ``model`` (any model with an ``expression`` head) on ``records`` labelled in ``label_space``.
+
+    ``crops``: uint8 ``(N, H, W, 3)`` faces of ``records`` already warped onto the model's framing (e.g. by
+    ``facezoo.data.face_crops.aligned_crops``); None runs ``predict`` on the record images as they are.
 
     Returns:
         ``{"n", "shared_classes", "accuracy_shared", "n_shared", "accuracy_all", "per_class", "confusion"}``.
@@ -22,9 +25,16 @@ def evaluate_expression_transfer(model, records, label_space, batch_size: int = 
     target = [CLASS_TO_KEY[c] for c in attribute.classes]
     predicted = []
     files = [r.image for r in records]
+    if crops is not None and len(crops) != len(files):
+        raise ValueError(f"{len(crops)} crops for {len(files)} records")
     for start in range(0, len(files), batch_size):
-        for result in model.predict(files[start:start + batch_size], batch_size=batch_size, check_face=False):
-            scores = result["attributes"]["expression"]["scores"]
+        if crops is None:
+            described = [r["attributes"] for r in model.predict(files[start:start + batch_size],
+                                                                batch_size=batch_size, check_face=False)]
+        else:
+            described = model.describe_crops(np.asarray(crops[start:start + batch_size]))
+        for attributes in described:
+            scores = attributes["expression"]["scores"]
             known = {k: v for k, v in scores.items() if k in target}
             predicted.append(max(known, key=known.get) if known else "")
     truth = [target[r.labels["expression"]] for r in records]
