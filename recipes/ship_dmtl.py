@@ -9,7 +9,8 @@ A run trained on several data sets through one trunk (``--dataset celeba+utkface
 model per data set: the trunk plus that data set's branch, copied weight for weight (the shipped
 model's outputs equal the joint model's outputs for that data set). A run warm-started with
 ``--init`` records the whole chain of training commands on the card, and the licences of every
-data set any stage was trained on.
+data set any stage was trained on; a warm start from a shipped model (``--init exported/<name>/model.keras``)
+continues that model's card: its commands, stages, trunk and licences come first.
 
 Examples:
     python recipes/ship_dmtl.py --run runs/dmtl_celeba --name dmtl_celeba --dataset celeba
@@ -26,6 +27,11 @@ def run_chain(run_dir: str) -> list[dict]:
     chain, seen = [], set()
     while run_dir and os.path.realpath(run_dir) not in seen:
         seen.add(os.path.realpath(run_dir))
+        if not os.path.isfile(os.path.join(run_dir, "run.json")) and os.path.isfile(os.path.join(run_dir, "card.json")):
+            # Warm-started from a shipped model (exported/<name>/model.keras): its card holds the chain before.
+            with open(os.path.join(run_dir, "card.json")) as f:
+                chain.insert(0, {"kind": "shipped", "card": json.load(f)})
+            break
         with open(os.path.join(run_dir, "run.json")) as f:
             run = json.load(f)
         if run.get("kind") == "distill_trunk":  # a face trunk (recipes/distill_trunk.py) started the chain
@@ -46,6 +52,8 @@ def train_command(run: dict) -> str:
     from facezoo.train.config import RecipeConfig
     if run.get("kind") == "distill_trunk":
         return run["command"]
+    if run.get("kind") == "shipped":  # every command that made the shipped model, its own ship step included
+        return run["card"]["train_command"]
     return RecipeConfig.from_dict(run["config"]).portable().command()
 
 
@@ -83,9 +91,14 @@ def main(argv=None):
 
     chain = run_chain(args.run)
     trunk_runs = [r for r in chain if r.get("kind") == "distill_trunk"]
-    chain = [r for r in chain if r.get("kind") != "distill_trunk"]
+    shipped = [r["card"] for r in chain if r.get("kind") == "shipped"]  # the model this chain continued
+    prior = chain[:1] if shipped else trunk_runs
+    chain = [r for r in chain if r.get("kind") not in ("distill_trunk", "shipped")]
     run = chain[-1]["config"]
-    trained_on = sorted({n for r in chain for n in r["config"]["datasets"]})
+    earlier = shipped[0]["training_data"] if shipped else {}
+    trained_on = sorted({n for r in chain for n in r["config"]["datasets"]} | set(earlier.get("trained_on", ())))
+    trunk_info = [{k: r[k] for k in ("teacher", "init", "data", "command")} for r in trunk_runs] + list(
+        earlier.get("pretrained_trunk", ()))
     with open(os.path.join(args.run, "eval.json")) as f:
         best_epoch = json.load(f).get("best_epoch")
     best = os.path.join(args.run, "best.keras")
@@ -126,10 +139,12 @@ def main(argv=None):
     if trained_on != [args.dataset]:
         description += (f" The trunk was trained on {' and '.join(trained_on)} (one branch per data set, thesis "
                         f"§3.4); this model is that trunk with the {args.dataset} branch.")
-    if trunk_runs:
+    if trunk_info:
         description += (" Its trunk was first distilled from dlib's face embedding (recipes/distill_trunk.py, "
                         "ImageNet-initialised).")
-    train_cmd = " && ".join(train_command(r) for r in trunk_runs + chain)
+    if shipped:
+        description += f" Training continued from the previously shipped {shipped[0]['name']}."
+    train_cmd = " && ".join(train_command(r) for r in prior + chain)
     if len(run["datasets"]) > 1 or args.bn_recalibrate or args.float16_storage:  # shipping changes the weights
         train_cmd += (f" && python recipes/ship_dmtl.py --run runs/{os.path.basename(os.path.normpath(args.run))}"
                       f" --name {args.name} --dataset {args.dataset}"
@@ -145,18 +160,18 @@ def main(argv=None):
         label_spaces=[recipe.label_space.to_dict()],
         training_data={"dataset": args.dataset, "source": recipe.source,
                        "trained_on": {n: DATASETS[n].source for n in trained_on},
-                       "stages": [{"datasets": r["config"]["datasets"], "epochs": r["config"]["epochs"],
-                                   "input_size": r["config"]["input_size"],
-                                   "learning_rate": r["config"]["learning_rate"], "init": bool(r["config"]["init"])}
-                                  for r in chain],
-                       "pretrained_trunk": [{k: r[k] for k in ("teacher", "init", "data", "command")}
-                                            for r in trunk_runs],
+                       "stages": list(earlier.get("stages", ())) + [
+                           {"datasets": r["config"]["datasets"], "epochs": r["config"]["epochs"],
+                            "input_size": r["config"]["input_size"], "learning_rate": r["config"]["learning_rate"],
+                            "init": bool(r["config"]["init"])} for r in chain],
+                       "pretrained_trunk": trunk_info,
                        "val_percent": run["val_percent"], "split_salt": SPLIT_SALT,
                        "epochs": run["epochs"], "best_epoch": best_epoch,
                        "selection": "best epoch of the last stage by the validation score (mean over the "
                                     "data sets trained on); choices between runs, if any, are in the notes"},
         split="; ".join(f"{n}: {DATASETS[n].split_rule(run['val_percent'])}" for n in trained_on),
-        license=" ".join([DATASETS[n].license for n in trained_on] + [r["license"] for r in trunk_runs]),
+        license=" ".join(([shipped[0]["license"]] if shipped else [r["license"] for r in trunk_runs])
+                         + [DATASETS[n].license for n in trained_on if n not in earlier.get("trained_on", ())]),
         train_command=train_cmd, evaluate_command=eval_cmd, headline=recipe.headline,
         abstain_below=0.5,
         notes="Decision threshold 0.5 for every binary attribute (not tuned). A head abstains when its "

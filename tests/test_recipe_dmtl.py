@@ -46,6 +46,20 @@ def test_train_ship_load_predict_evaluate(celeba_layout, tmp_path):
     result = model.predict(zoo.sample_image())
     assert len(result["attributes"]) == 40
 
+    # A run continued from the shipped model: its card starts with every command of the shipped one.
+    more = tmp_path / "more"
+    assert run_recipe("train_dmtl.py", common[:-1] + [str(more), "--epochs", "1", "--init",
+                                                      str(exported / "dmtl_tiny" / "model.keras")]) == 0
+    assert run_recipe("ship_dmtl.py", ["--run", str(more), "--name", "dmtl_tiny2", "--dataset", "celeba",
+                                        "--data-dir", str(root), "--exported", str(exported)]) == 0
+    again = zoo.ModelCard.from_json(exported / "dmtl_tiny2" / "card.json")
+    first, second = card.train_command, again.train_command
+    assert second.startswith(first + " && python recipes/train_dmtl.py --dataset celeba ")
+    last = second.split(" && ")[-1]
+    assert "--init exported/dmtl_tiny/model.keras" in last and last.endswith("--out runs/more")
+    assert len(again.training_data["stages"]) == 2 and again.license == card.license
+    assert "continued from the previously shipped dmtl_tiny" in again.description
+
 
 @pytest.mark.slow
 def test_joint_run_warm_started_ships_one_branch_with_the_whole_chain(celeba_layout, utk_layout, tmp_path):

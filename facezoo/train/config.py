@@ -123,14 +123,17 @@ class RecipeConfig:
         return args + ["--out", self.out]
 
     def portable(self) -> "RecipeConfig":
-        """This config as a model card records it: run folders as ``runs/<name>`` (the command is run from the
-        repository root), data sets from the default data root."""
+        """This config as a model card records it: run folders as ``runs/<name>``, a warm start from a shipped model
+        as ``exported/<name>/<file>`` (the command is run from the repository root), data sets from the default
+        data root."""
         import os
 
         def run_path(path, keep_file):
             path = os.path.normpath(path)
             folder = os.path.dirname(path) if keep_file else path
-            name = f"runs/{os.path.basename(folder)}"
+            parent = os.path.basename(os.path.dirname(folder))
+            # A shipped model (exported/<name>/model.keras) stays one; anything else is a run folder.
+            name = f"{'exported' if parent == 'exported' else 'runs'}/{os.path.basename(folder)}"
             return f"{name}/{os.path.basename(path)}" if keep_file else name
 
         return dataclasses.replace(self, out=run_path(self.out, False), data_dirs={},
