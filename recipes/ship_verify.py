@@ -38,6 +38,17 @@ def init_trunk_run(run: dict) -> dict:
     return prior if prior.get("kind") == "distill_trunk" else {}
 
 
+def init_shipped_card(run: dict) -> dict:
+    """The card of the shipped model a verification run continued (``--init exported/<name>/model.keras``), or {}."""
+    init = (run.get("config") or {}).get("init")
+    folder = os.path.dirname(init) if init else None
+    if not folder or os.path.isfile(os.path.join(folder, "run.json")) or not os.path.isfile(
+            os.path.join(folder, "card.json")):
+        return {}
+    with open(os.path.join(folder, "card.json")) as f:
+        return json.load(f)
+
+
 def train_chain(run: dict, args, argv=None) -> str:
     """Every command that made the shipped model: the trunk's (when it was distilled here), the fine-tuning run's
     (without ``--threads``) and this packaging step's."""
@@ -45,9 +56,11 @@ def train_chain(run: dict, args, argv=None) -> str:
 
     from facezoo.train.recipe_args import without_option
     command = " ".join(shlex.quote(a) for a in without_option(shlex.split(run["command"]), "--threads"))
-    trunk = init_trunk_run(run)
+    trunk, shipped = init_trunk_run(run), init_shipped_card(run)
     if trunk.get("command"):
         command = f"{trunk['command']} && {command}"
+    elif shipped.get("train_command"):  # continued from a shipped model: every command that made it first
+        command = f"{shipped['train_command']} && {command}"
     ship = without_option(sys.argv[1:] if argv is None else argv, "--exported")
     return f"{command} && python recipes/ship_verify.py " + " ".join(shlex.quote(a) for a in ship)
 
@@ -128,6 +141,7 @@ def main(argv=None):
     eval_text, thr_text = V.folds_text(eval_folds), V.folds_text(threshold_folds)
     celeba_license = DATASETS["celeba"].license
     trunk = init_trunk_run(run) if run else {}
+    shipped = init_shipped_card(run) if run else {}
     trained = run["sources"] if run else {}
     card = zoo.ModelCard(
         name=args.name, task="verification",
@@ -146,8 +160,9 @@ def main(argv=None):
         split=f"person-disjoint: LFW View-2 folds {eval_text} are evaluated, none of their people trained; the "
               f"threshold is chosen on folds {thr_text}",
         license=" ".join(
-            ([LFW_LICENSE] if trained.get("lfw") else []) + ([celeba_license] if trained.get("celeba") else [])
-            + ([trunk["license"]] if trunk.get("license") else [])
+            ([shipped["license"]] if shipped.get("license") else
+             ([LFW_LICENSE] if trained.get("lfw") else []) + ([celeba_license] if trained.get("celeba") else [])
+             + ([trunk["license"]] if trunk.get("license") else []))
             + ([args.extra_license.strip()] if args.extra_license.strip() else [])
             or ["not recorded: give --extra-license with the terms of the data the embedding learnt from"]),
         train_command=train_chain(run, args, argv) if run else "", headline="accuracy",

@@ -86,3 +86,24 @@ def test_train_recipe_refuses_bad_arguments_before_any_work(tmp_path, capsys):
     assert run_recipe("train_verify.py", ["--init", str(init), "--no-lfw", "--no-celeba"]) == 2
     assert run_recipe("ship_verify.py", ["--model", str(init), "--data-dir", str(tmp_path)]) == 2
     assert "no pairs.txt" in capsys.readouterr().err
+
+
+def test_a_run_continued_from_a_shipped_model_records_its_commands_first(tmp_path):
+    import runpy
+    from types import SimpleNamespace
+    ship = runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                       "recipes", "ship_verify.py"))
+    shipped = tmp_path / "exported" / "verify_face"
+    shipped.mkdir(parents=True)
+    (shipped / "card.json").write_text(json.dumps({"train_command": "python recipes/train_verify.py --out runs/a && "
+                                                                    "python recipes/ship_verify.py --run runs/a",
+                                                   "license": "LFW terms."}))
+    run = {"config": {"init": str(shipped / "model.keras")},
+           "command": "python recipes/train_verify.py --init exported/verify_face/model.keras --threads 2 --out runs/b"}
+    assert ship["init_shipped_card"](run)["license"] == "LFW terms."
+    chain = ship["train_chain"](run, SimpleNamespace(), ["--run", "runs/b", "--exported", "x"]).split(" && ")
+    assert chain == ["python recipes/train_verify.py --out runs/a", "python recipes/ship_verify.py --run runs/a",
+                     "python recipes/train_verify.py --init exported/verify_face/model.keras --out runs/b",
+                     "python recipes/ship_verify.py --run runs/b"]
+    (tmp_path / "exported" / "verify_face" / "run.json").write_text("{}")  # a run folder, not a shipped model
+    assert ship["init_shipped_card"](run) == {}
