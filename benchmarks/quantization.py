@@ -81,7 +81,8 @@ def measure_model(name, data_root, args, work):
     card, cfg, spec = fm.card, fm.model.dmtl_config, fm.card.spec
     dataset = card.training_data["dataset"]
     val_percent = card.training_data.get("val_percent", 20)
-    root = os.path.join(data_root, dataset)
+    from facezoo.data.datasets import DATASETS
+    root = DATASETS[dataset].data_dir(data_root) if dataset in DATASETS else os.path.join(data_root, dataset)
     val = evaluation_records(dataset, root, "val", val_percent)
     train = evaluation_records(dataset, root, "train", val_percent)
     label_keys = [h.attribute.name for d in cfg.datasets if d.name == dataset for h in d.heads]
