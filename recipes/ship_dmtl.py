@@ -24,13 +24,13 @@ import sys
 
 def run_chain(run_dir: str) -> list[dict]:
     """The run's ``run.json`` preceded by those of the runs it was warm-started from (oldest first)."""
+    from facezoo.zoo.package import shipped_card
     chain, seen = [], set()
     while run_dir and os.path.realpath(run_dir) not in seen:
         seen.add(os.path.realpath(run_dir))
-        if not os.path.isfile(os.path.join(run_dir, "run.json")) and os.path.isfile(os.path.join(run_dir, "card.json")):
-            # Warm-started from a shipped model (exported/<name>/model.keras): its card holds the chain before.
-            with open(os.path.join(run_dir, "card.json")) as f:
-                chain.insert(0, {"kind": "shipped", "card": json.load(f)})
+        card = shipped_card(run_dir)
+        if card is not None:  # warm-started from a shipped model (exported/<name>/model.keras): the chain before
+            chain.insert(0, {"kind": "shipped", "card": card})
             break
         with open(os.path.join(run_dir, "run.json")) as f:
             run = json.load(f)

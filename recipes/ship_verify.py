@@ -40,13 +40,9 @@ def init_trunk_run(run: dict) -> dict:
 
 def init_shipped_card(run: dict) -> dict:
     """The card of the shipped model a verification run continued (``--init exported/<name>/model.keras``), or {}."""
+    from facezoo.zoo.package import shipped_card
     init = (run.get("config") or {}).get("init")
-    folder = os.path.dirname(init) if init else None
-    if not folder or os.path.isfile(os.path.join(folder, "run.json")) or not os.path.isfile(
-            os.path.join(folder, "card.json")):
-        return {}
-    with open(os.path.join(folder, "card.json")) as f:
-        return json.load(f)
+    return shipped_card(os.path.dirname(init) if init else None) or {}
 
 
 def train_chain(run: dict, args, argv=None) -> str:

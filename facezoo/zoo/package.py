@@ -51,6 +51,17 @@ def finalize_files(out_dir: str, card: ModelCard) -> ModelCard:
     return card
 
 
+def shipped_card(folder) -> dict | None:
+    """The card (as a dict) of ``folder`` when it is a shipped model (``exported/<name>/``: a card, no training
+    ``run.json``), else None: what a recipe warm-started from ``exported/<name>/model.keras`` continues."""
+    import json
+    if not folder or os.path.isfile(os.path.join(folder, "run.json")) or not os.path.isfile(
+            os.path.join(folder, CARD_FILE)):
+        return None
+    with open(os.path.join(folder, CARD_FILE)) as f:
+        return json.load(f)
+
+
 def round_to_float16(model) -> int:
     """Rounds every float32 weight of ``model`` in place to the nearest float16 value; returns how many."""
     import numpy as np
