@@ -14,7 +14,7 @@ from facezoo.data.celeba import CelebaReader
 from facezoo.data.ckplus import CkPlusReader
 from facezoo.data.disfa import DisfaReader
 from facezoo.data.fer2013 import Fer2013CsvReader, Fer2013FolderReader
-from facezoo.data.face_union import FaceUnionReader, LfwGenderReader
+from facezoo.data.face_union import FaceUnionReader, Fer2013FaceReader, LfwGenderReader
 from facezoo.data.fotw import FotwReader
 from facezoo.data.generic_csv import CsvFolderReader
 from facezoo.data.lfw_pairs import LfwIdentityReader, read_pairs
@@ -37,10 +37,11 @@ READERS: dict[str, type[Reader]] = {
     "bp4d": Bp4dReader,
     "disfa": DisfaReader,
     "face": FaceUnionReader,
+    "fer2013_face": Fer2013FaceReader,
     "lfw_gender": LfwGenderReader,
 }
 
 __all__ = ["READERS", "CelebaReader", "UtkFaceReader", "DataFormatError", "FaceRecord", "Reader",
            "AdienceReader", "CkPlusReader", "CsvFolderReader", "Fer2013CsvReader", "Fer2013FolderReader",
            "FotwReader", "LfwIdentityReader", "LfwaReader", "MorphReader", "read_pairs", "Bp4dReader",
-           "DisfaReader", "FaceUnionReader", "LfwGenderReader"]
+           "DisfaReader", "FaceUnionReader", "Fer2013FaceReader", "LfwGenderReader"]

@@ -155,6 +155,23 @@ class FaceUnionReader(Reader):
                                  split=r.split, source=source)
 
 
+class Fer2013FaceReader(FaceUnionReader):
+    """FER-2013 alone, re-framed like the union: each 48x48 face detected on a 2x enlargement (mean landmarks where
+    none is found) and warped onto ``facezoo_face`` at 112x112 — the crops ``dmtl_face`` trains on, under the same
+    cache. Official splits (Training: train, PublicTest: val, PrivateTest: test). What ``expression_fer`` trains on.
+
+    Args:
+        root: the ``fer2013/`` folder (or a data root holding one).
+        cache_dir, val_percent, progress: as ``FaceUnionReader``.
+    """
+
+    label_space = FER2013
+
+    def __init__(self, root, cache_dir: str | None = None, val_percent: int = 20, progress: bool = True):
+        super().__init__(root, cache_dir=cache_dir, sources=("fer2013",), val_percent=val_percent,
+                         progress=progress)
+
+
 def _write_png(pixels: np.ndarray, path: str):
     from PIL import Image
     os.makedirs(os.path.dirname(path), exist_ok=True)

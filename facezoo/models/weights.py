@@ -63,42 +63,65 @@ def load_weights(model, weights):
         model.load_weights(path)
 
 
-def transfer_weights(source, target, *, require_all: bool = False) -> dict:
+def transfer_weights(source, target, *, require_all: bool = False, datasets: dict | None = None) -> dict:
     """Copies every weight of ``source`` into the ``target`` weight with the same path and shape.
 
     Warm-starts a model from another one that shares part of its layers (a joint DMTL model from a
     one-data-set model, one data set's branch out of a joint model). Paths are Keras 3 variable
     paths (``layer/variable``), so both models must name their layers alike, as builders here do.
 
+    One shape difference is bridged: a convolution kernel reading 3 input channels copied into one reading 1
+    (an RGB model's stem into a grey model's) gets the sum over the colour axis, so a grey image gives the
+    same response as the RGB model gives that image with its three channels equal (listed under ``adapted``).
+
     Args:
         source: a model, or a ``.keras`` path (loaded with ``safe_mode=True``).
         target: the model to fill (built).
         require_all: raise unless every weight of ``target`` was copied.
+        datasets: DMTL data-set renames, source name -> target name: the branches and heads of data set
+            ``name`` in ``source`` (layers named ``{name}_...``) fill those of the target's data set (e.g.
+            ``{"face": "fer2013_face"}`` starts an expression model from ``dmtl_face``'s expression head).
 
     Returns:
-        ``{"copied": [...], "missing": [...], "mismatched": [...]}``: target paths copied, target paths
-        absent from the source, and paths present in both with different shapes (left untouched).
+        ``{"copied": [...], "missing": [...], "mismatched": [...], "adapted": [...]}``: target paths copied,
+        target paths absent from the source, paths present in both with different shapes (left untouched), and
+        the grey stems filled from RGB ones (also in ``copied``).
 
     Raises:
         ValueError: nothing matched, or (with ``require_all``) some target weight was not copied.
     """
+    import numpy as np
+
     if not isinstance(source, keras.Model):
         source = load_keras(source)
     src = {w.path: w for w in source.weights}
-    copied, missing, mismatched = [], [], []
+    renames = [(f"{dst}_", f"{name}_") for name, dst in (datasets or {}).items()]
+
+    def source_path(path):
+        for dst_prefix, src_prefix in renames:
+            if path.startswith(dst_prefix):
+                return src_prefix + path[len(dst_prefix):]
+        return path
+
+    copied, missing, mismatched, adapted = [], [], [], []
     for w in target.weights:
-        s = src.get(w.path)
+        s = src.get(source_path(w.path))
         if s is None:
             missing.append(w.path)
-        elif tuple(s.shape) != tuple(w.shape):
-            mismatched.append(f"{w.path}: source {tuple(s.shape)} vs target {tuple(w.shape)}")
-        else:
+        elif tuple(s.shape) == tuple(w.shape):
             w.assign(s.value)
             copied.append(w.path)
+        elif (len(w.shape) == 4 and len(s.shape) == 4 and s.shape[2] == 3 and w.shape[2] == 1
+              and tuple(s.shape[:2]) == tuple(w.shape[:2]) and s.shape[3] == w.shape[3]):
+            w.assign(np.sum(keras.ops.convert_to_numpy(s.value), axis=2, keepdims=True))
+            copied.append(w.path)
+            adapted.append(w.path)
+        else:
+            mismatched.append(f"{w.path}: source {tuple(s.shape)} vs target {tuple(w.shape)}")
     if not copied:
         raise ValueError(f"transfer_weights: no weight of {source.name!r} matches {target.name!r} by path and "
                          f"shape (first target paths: {[w.path for w in target.weights[:3]]})")
     if require_all and (missing or mismatched):
         raise ValueError(f"transfer_weights: {len(missing)} target weights missing from the source "
                          f"(e.g. {missing[:3]}) and {len(mismatched)} of another shape (e.g. {mismatched[:3]})")
-    return {"copied": copied, "missing": missing, "mismatched": mismatched}
+    return {"copied": copied, "missing": missing, "mismatched": mismatched, "adapted": adapted}

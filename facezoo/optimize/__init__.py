@@ -1,2 +1,2 @@
 """Work on trained models: BatchNorm re-estimation and folding (quantization lives with the exporters)."""
-from facezoo.optimize.fold import fold_batch_norm, foldable_pairs  # noqa: F401
+from facezoo.optimize.fold import fold_batch_norm, foldable_pairs, inference_network  # noqa: F401

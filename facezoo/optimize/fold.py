@@ -136,3 +136,11 @@ def fold_batch_norm(model):
     if hasattr(model, "dmtl_config"):
         folded.dmtl_config = model.dmtl_config
     return folded
+
+
+def inference_network(model, fold: bool = True):
+    """The network an inference runtime runs: ``fold_batch_norm(model)`` when ``fold`` and there is a
+    BatchNormalization to fold, else ``model`` itself (no copy)."""
+    if not fold or not hasattr(model, "_nodes_by_depth") or not foldable_pairs(model):
+        return model
+    return fold_batch_norm(model)

@@ -64,6 +64,8 @@ class RecipeConfig:
         val_percent: validation share of the split rule.
         head_weights: head name -> loss weight, overriding the data-set recipe's.
         init: warm-start ``.keras`` file (weights copied by path and shape).
+        init_branches: data-set renames for the warm start, ``init`` model's data set -> this model's (its
+            branches and heads fill this data set's; ``facezoo.models.weights.transfer_weights``).
         max_steps_per_epoch: cap on steps per epoch (smoke tests).
         early_stopping_patience: epochs without improvement before stopping (0: off).
     """
@@ -83,6 +85,7 @@ class RecipeConfig:
     val_percent: int = 20
     head_weights: dict = dataclasses.field(default_factory=dict)
     init: str | None = None
+    init_branches: dict = dataclasses.field(default_factory=dict)
     max_steps_per_epoch: int | None = None
     early_stopping_patience: int = 0
     seed: int = 0
@@ -116,6 +119,8 @@ class RecipeConfig:
             args += ["--head-weight", f"{head}={weight:g}"]
         if self.init:
             args += ["--init", self.init]
+        for name, dst in sorted(self.init_branches.items()):
+            args += ["--init-branch", f"{name}={dst}"]
         if self.max_steps_per_epoch:
             args += ["--max-steps-per-epoch", str(self.max_steps_per_epoch)]
         if self.early_stopping_patience:

@@ -106,6 +106,9 @@ def recipe_parser(description: str) -> argparse.ArgumentParser:
                    help="loss weight of one head, e.g. age=16 (repeatable; default: the data set's, age=4)")
     p.add_argument("--init", help="warm start from this .keras (e.g. runs/dmtl_celeba/best.keras): weights "
                                   "with the same path and shape are copied")
+    p.add_argument("--init-branch", action="append", default=[], metavar="SRC=DST",
+                   help="with --init: the --init model's data set SRC fills this model's data set DST (branches "
+                        "and heads), e.g. face=fer2013_face (repeatable)")
     p.add_argument("--max-steps-per-epoch", type=positive_int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--early-stopping-patience", type=int, default=0, help="epochs without improvement (0: off)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -139,6 +142,14 @@ def config_from_args(parser: argparse.ArgumentParser, args) -> RecipeConfig:
             parser.error(f"--head-weight {item!r}: expected HEAD=NUMBER, e.g. age=16")
         if not sep or head_weights[k] < 0:
             parser.error(f"--head-weight {item!r}: expected HEAD=NUMBER (>= 0), e.g. age=16")
+    init_branches = {}
+    for item in args.init_branch:
+        k, sep, v = item.partition("=")
+        if not sep or not k or v not in names:
+            parser.error(f"--init-branch {item!r}: expected SRC=DST with DST one of {', '.join(names)}")
+        init_branches[k] = v
+    if init_branches and not args.init:
+        parser.error("--init-branch needs --init")
     if not 0 < args.val_percent < 100:
         parser.error(f"--val-percent must be between 1 and 99, got {args.val_percent}")
     return RecipeConfig(datasets=names, out=args.out, data_dirs=data_dirs, epochs=args.epochs,
@@ -146,6 +157,7 @@ def config_from_args(parser: argparse.ArgumentParser, args) -> RecipeConfig:
                         width=args.width, dropout=args.dropout, activation=args.activation,
                         learning_rate=args.lr, weight_decay=args.weight_decay,
                         val_percent=args.val_percent, head_weights=head_weights, init=args.init,
+                        init_branches=init_branches,
                         max_steps_per_epoch=args.max_steps_per_epoch,
                         early_stopping_patience=args.early_stopping_patience, seed=args.seed)
 

@@ -139,10 +139,11 @@ def run_dmtl(cfg: RecipeConfig, *, data_root: str, augment=None, verbose=True) -
         model = dmtl(config)
         if cfg.init:
             from facezoo.models.weights import transfer_weights
-            report = transfer_weights(cfg.init, model)
+            report = transfer_weights(cfg.init, model, datasets=cfg.init_branches)
             if is_chief():
-                print(f"warm start from {cfg.init}: {len(report['copied'])} weights copied, "
-                      f"{len(report['missing'])} new, {len(report['mismatched'])} of another shape", flush=True)
+                print(f"warm start from {cfg.init}: {len(report['copied'])} weights copied "
+                      f"({len(report['adapted'])} RGB -> grey), {len(report['missing'])} new, "
+                      f"{len(report['mismatched'])} of another shape", flush=True)
         return model
 
     train_cfg = TrainConfig(epochs=cfg.epochs, steps_per_epoch=steps, learning_rate=cfg.learning_rate,

@@ -23,6 +23,9 @@ TASKS: dict[str, str] = {
     "super_resolution": "facezoo.inference.generation:FaceUpscaler.from_file",
 }
 
+# Tasks whose Keras runtime runs a BatchNorm-folded copy of the network unless ``fold_batchnorm=False``.
+FOLDING_TASKS = ("attributes", "expression", "verification")
+
 
 def register_task(task: str, loader: str):
     """Registers the runtime ``"module:callable"`` that ``load`` uses for cards of ``task``."""
@@ -118,7 +121,9 @@ def load(name: str, *, directory: str | None = None, backend: str | None = None,
             on Keras.
         precision: ``"fp32"`` (default), ``"bf16"``, ``"int8"``, ``"float16"`` or ``"auto"`` (the CPU decides).
         **options: for exported backends: ``calibration`` (images to build an int8 graph that is not shipped),
-            ``threads``.
+            ``threads``. For the keras backend of attribute, expression and verification models:
+            ``fold_batchnorm`` (default True: ``predict`` / ``embed`` run a copy with every BatchNormalization
+            folded into its convolution, made once at load; False runs ``.model`` as shipped).
 
     Returns:
         On the keras backend, for ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``, for
@@ -134,10 +139,15 @@ def load(name: str, *, directory: str | None = None, backend: str | None = None,
     backend, precision = resolve(card.task, backend, precision, card=card, directory=directory)
     if backend != "keras":
         return load_exported(directory, card, backend, precision, **options)
+    keras_options = {}
+    if "fold_batchnorm" in options and card.task in FOLDING_TASKS:
+        keras_options["fold_batchnorm"] = bool(options.pop("fold_batchnorm"))
     if options:
-        raise UsageError(f"the keras backend takes no {', '.join(sorted(options))}")
+        raise UsageError(f"the keras backend takes no {', '.join(sorted(options))} for a {card.task} model"
+                         + (" (fold_batchnorm: attribute, expression and verification models)"
+                            if "fold_batchnorm" in options else ""))
     runtime = _runtime(card.task, card.name)
-    return runtime(verified_path(directory, card), card)
+    return runtime(verified_path(directory, card), card, **keras_options)
 
 
 def sample_image() -> str:

@@ -95,6 +95,24 @@ def test_warm_start_copies_shared_weights_and_leaves_new_branch(tmp_path):
         transfer_weights(path, tiny_model(), require_all=True)
 
 
+def test_warm_start_renames_a_data_set_and_turns_an_rgb_stem_grey():
+    """``datasets={"face": "fer"}`` fills data set fer's branch and head from face's; the RGB stem becomes the grey
+    one that answers a grey image as the RGB model answers it with three equal channels."""
+    from facezoo.models.weights import transfer_weights
+    expression = [A.FER2013["expression"]]
+    rgb = tiny_model(datasets={"face": [A.UTKFACE["gender"]] + expression})
+    grey = tiny_model(datasets={"fer": expression}, channels=1)
+    plain = transfer_weights(rgb, grey)
+    assert all(p.startswith("fer") for p in plain["missing"]) and plain["missing"]
+    report = transfer_weights(rgb, grey, datasets={"face": "fer"}, require_all=True)
+    assert len(report["copied"]) == len(grey.weights) and len(report["adapted"]) == 1
+    y = random_images(2)[..., :1]
+    want = rgb(np.repeat(y, 3, axis=-1), training=False)
+    got = grey(y, training=False)
+    for key in ("expression", "expression_conf"):
+        np.testing.assert_allclose(got[f"fer__{key}"], want[f"face__{key}"], atol=1e-4)
+
+
 def test_warm_start_refuses_an_unrelated_model():
     from facezoo.models.weights import transfer_weights
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="zz")])

@@ -102,3 +102,29 @@ def test_a_subclassed_model_is_refused():
 
     with pytest.raises(ValueError, match="functional"):
         fold_batch_norm(Plain())
+
+
+def test_keras_runtimes_run_a_folded_copy_unless_told_not_to():
+    """``facezoo.load(..., backend="keras")`` predicts with the BatchNorm-folded network (same answers as the
+    shipped one), keeps ``.model`` as shipped, and ``fold_batchnorm=False`` runs ``.model`` itself."""
+    import facezoo
+    from facezoo.errors import UsageError
+    from facezoo.images import load_image
+
+    fm = facezoo.load("expression_fer", backend="keras")
+    assert fm.network is not fm.model and not _batchnorms(fm.network) and _batchnorms(fm.model)
+    plain = facezoo.load("expression_fer", backend="keras", fold_batchnorm=False)
+    assert plain.network is plain.model
+    x = fm.preprocess(load_image(facezoo.sample_image()))[None]
+    assert _max_diff(fm.network, fm.model, x) < 1e-4
+    assert fm.predict(facezoo.sample_image())["attributes"] == plain.predict(facezoo.sample_image())["attributes"]
+
+    emb = facezoo.load("verify_face", backend="keras")
+    assert not _batchnorms(emb.network) and emb.network is not emb.model
+    crop = load_image(facezoo.sample_image())
+    a = emb.embed([crop], detect=False)
+    b = facezoo.load("verify_face", backend="keras", fold_batchnorm=False).embed([crop], detect=False)
+    assert float(np.abs(np.asarray(a) - np.asarray(b)).max()) < 1e-4
+
+    with pytest.raises(UsageError, match="fold_batchnorm"):
+        facezoo.load("retinaface_mnet025", backend="keras", fold_batchnorm=True)

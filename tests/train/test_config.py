@@ -11,6 +11,8 @@ from facezoo.train.recipe_args import default_data_root, parse_recipe
                  batch_size=32, input_size=(112, 96), backbone="resnet34", width=0.25, dropout=0.1,
                  learning_rate=5e-4, weight_decay=0.01, val_percent=10, head_weights={"age": 16.0},
                  init="runs/a/best.keras", max_steps_per_epoch=5, early_stopping_patience=2, seed=3),
+    RecipeConfig(datasets=("fer2013_face",), init="exported/dmtl_face/model.keras",
+                 init_branches={"face": "fer2013_face"}),
 ])
 def test_command_parses_back_to_the_same_config(cfg):
     import shlex
@@ -23,7 +25,9 @@ def test_command_parses_back_to_the_same_config(cfg):
 
 def test_bad_recipe_flags_are_usage_errors(capsys):
     for argv, message in ((["--head-weight", "age"], "HEAD=NUMBER"), (["--val-percent", "100"], "between 1 and 99"),
-                          (["--batch-size", "0"], "positive integer")):
+                          (["--batch-size", "0"], "positive integer"),
+                          (["--init-branch", "face=fer2013"], "DST one of celeba"),
+                          (["--init-branch", "face=celeba"], "needs --init")):
         with pytest.raises(SystemExit) as e:
             parse_recipe(argv)
         assert e.value.code == 2 and message in capsys.readouterr().err
