@@ -228,7 +228,7 @@ def evaluate_verification(model, data_dir: str, *, folds=None, out: str | None =
                                 for f in card.files) if not isinstance(model, FaceEmbedder) else None}
     if latency:
         from facezoo.evaluation.report import batch1_latency_ms
-        report["batch1_latency_ms"] = round(batch1_latency_ms(getattr(embedder, "network", embedder.model)), 2)
+        report["batch1_latency_ms"] = round(batch1_latency_ms(getattr(embedder, "inference_model", embedder.model)), 2)
         report["photo_latency_ms"] = round(photo_latency_ms(embedder), 2)
     if out:
         os.makedirs(out, exist_ok=True)

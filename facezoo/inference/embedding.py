@@ -76,7 +76,7 @@ class FaceEmbedder:
 
     Attributes:
         model: the Keras model as shipped, (N, H, W, 3) network input -> (N, dim) unit-length embeddings.
-        network: what ``embed`` runs: ``facezoo.optimize.fold_batch_norm(model)`` by default (the same
+        inference_model: what ``embed`` runs: ``facezoo.optimize.fold_batch_norm(model)`` by default (the same
             embeddings within ~1e-6, ~30% less batch-1 time, made once at load), ``model`` with
             ``fold_batchnorm=False``.
         card: its ``facezoo.zoo.ModelCard``; ``card.thresholds["distance"]`` is the same-person threshold.
@@ -95,7 +95,7 @@ class FaceEmbedder:
                                  f"its output shape is {model.output_shape}")
         self._setup(card, int(shape[1]), pair_head, detector)
         self.model = model
-        self.network = network = inference_network(model, fold_batchnorm)
+        self.inference_model = network = inference_network(model, fold_batchnorm)
         self._forward = tf.function(
             lambda x: network(x, training=False),
             input_signature=[tf.TensorSpec([None, *self.spec.input_shape], tf.float32)], reduce_retracing=True)

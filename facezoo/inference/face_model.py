@@ -23,7 +23,7 @@ class FaceModel(AttributeRuntime):
     Attributes:
         model: the Keras model as shipped (outputs are logits keyed ``<dataset>__<attribute>``); train or
             inspect this one.
-        network: what ``predict`` runs: by default ``facezoo.optimize.fold_batch_norm(model)`` (every
+        inference_model: what ``predict`` runs: by default ``facezoo.optimize.fold_batch_norm(model)`` (every
             BatchNormalization merged into its convolution: the same outputs within ~1e-5, a quarter less
             batch-1 time; made once at load, ~1 s for ``dmtl_face``), or ``model`` itself with
             ``fold_batchnorm=False``. Weights changed on ``model`` later do not reach it.
@@ -35,7 +35,7 @@ class FaceModel(AttributeRuntime):
         from facezoo.optimize.fold import inference_network
         super().__init__(card, heads=heads_of(model))
         self.model = model
-        self.network = network = inference_network(model, fold_batchnorm)
+        self.inference_model = network = inference_network(model, fold_batchnorm)
         self._forward = tf.function(
             lambda x: network(x, training=False),
             input_signature=[tf.TensorSpec([None, *self.spec.input_shape], tf.float32)],

@@ -112,15 +112,15 @@ def test_keras_runtimes_run_a_folded_copy_unless_told_not_to():
     from facezoo.images import load_image
 
     fm = facezoo.load("expression_fer", backend="keras")
-    assert fm.network is not fm.model and not _batchnorms(fm.network) and _batchnorms(fm.model)
+    assert fm.inference_model is not fm.model and not _batchnorms(fm.inference_model) and _batchnorms(fm.model)
     plain = facezoo.load("expression_fer", backend="keras", fold_batchnorm=False)
-    assert plain.network is plain.model
+    assert plain.inference_model is plain.model
     x = fm.preprocess(load_image(facezoo.sample_image()))[None]
-    assert _max_diff(fm.network, fm.model, x) < 1e-4
+    assert _max_diff(fm.inference_model, fm.model, x) < 1e-4
     assert fm.predict(facezoo.sample_image())["attributes"] == plain.predict(facezoo.sample_image())["attributes"]
 
     emb = facezoo.load("verify_face", backend="keras")
-    assert not _batchnorms(emb.network) and emb.network is not emb.model
+    assert not _batchnorms(emb.inference_model) and emb.inference_model is not emb.model
     crop = load_image(facezoo.sample_image())
     a = emb.embed([crop], detect=False)
     b = facezoo.load("verify_face", backend="keras", fold_batchnorm=False).embed([crop], detect=False)
