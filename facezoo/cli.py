@@ -19,9 +19,9 @@ import os
 import sys
 
 from facezoo.errors import UsageError, UserError
-from facezoo.face.analyze import DEFAULT_MODELS
 from facezoo.images import IMAGE_EXTENSIONS
 from facezoo.train.recipe_args import positive_int
+from facezoo.zoo.registry import ANALYZE_MODELS as DEFAULT_MODELS
 
 
 @contextlib.contextmanager

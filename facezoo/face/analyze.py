@@ -17,10 +17,9 @@ import numpy as np
 
 from facezoo.errors import UsageError
 from facezoo.images import ImageError, describe, load_image
+from facezoo.zoo.registry import ANALYZE_MODELS
 
-# One network, every head (40 CelebA attributes, age, gender, race, expression) in one forward pass; on each
-# source's validation split it beats the single-source dmtl_celeba / dmtl_utkface / expression_fer.
-DEFAULT_MODELS = ("dmtl_face",)
+DEFAULT_MODELS = ANALYZE_MODELS  # facezoo.zoo.registry.ANALYZE_MODELS: dmtl_face
 LANDMARK_NAMES = ("leftEye", "rightEye", "noseTip", "mouthLeft", "mouthRight")
 
 

@@ -23,6 +23,11 @@ TASKS: dict[str, str] = {
     "super_resolution": "facezoo.inference.generation:FaceUpscaler.from_file",
 }
 
+# What ``analyze`` describes faces with by default: one network, every head (40 CelebA attributes, age, gender, race,
+# expression) in one forward pass; on each source's validation split it beats the single-source dmtl_celeba /
+# dmtl_utkface / expression_fer. Here rather than in facezoo.face.analyze so the CLI reads it without importing that.
+ANALYZE_MODELS = ("dmtl_face",)
+
 # Tasks whose Keras runtime runs a BatchNorm-folded copy of the network unless ``fold_batchnorm=False``.
 FOLDING_TASKS = ("attributes", "expression", "verification")
 
