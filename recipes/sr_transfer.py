@@ -170,7 +170,7 @@ def finetune_part(args, attribute_model, sr, val_percent):
                         "restore all CelebA faces")
     weights = os.path.join(zoo.model_dir(attribute_model), card.weights_file)
     # The same network, so every weight warm-starts.
-    config = zoo.load(attribute_model, backend="keras").model.dmtl_config
+    config = zoo.load(attribute_model, backend="keras", fold_batchnorm=False).model.dmtl_config
     cfg = RecipeConfig(datasets=("celeba",), out=os.path.join(args.out, "finetune"), data_dirs={"celeba": trees["sr"]},
                        epochs=args.finetune_epochs, batch_size=args.finetune_batch, input_size=tuple(config.input_size),
                        backbone=config.backbone, width=config.width, dropout=config.dropout,

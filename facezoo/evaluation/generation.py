@@ -131,7 +131,7 @@ def _keras_of(model):
     """A Keras model from a shipped model name, a runtime object with ``.model``, or a Keras model."""
     if isinstance(model, str):
         import facezoo
-        return facezoo.load(model, backend="keras").model
+        return facezoo.load(model, backend="keras", fold_batchnorm=False).model
     return getattr(model, "model", model)
 
 
@@ -410,7 +410,7 @@ def evaluate_generator(model, data_dir: str, *, out: str | None = None, n: int |
     shared = None
     if features is None or (conditions and recogniser is None):  # one load of dmtl_celeba serves both
         import facezoo
-        shared = facezoo.load(DEFAULT_TRUNK, backend="keras")
+        shared = facezoo.load(DEFAULT_TRUNK, backend="keras", fold_batchnorm=False)
     features = features or TrunkFeatures(shared)
     rng = np.random.default_rng(seed)
     count = (len(real) + 1) // 2

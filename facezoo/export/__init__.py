@@ -92,7 +92,7 @@ def _image_files(folder: str) -> list[str]:
 def _face_model(name_or_model):
     if isinstance(name_or_model, str):
         import facezoo
-        return facezoo.load(name_or_model, backend="keras")
+        return facezoo.load(name_or_model, backend="keras", fold_batchnorm=False)  # exports fold it themselves
     if hasattr(name_or_model, "model") and hasattr(name_or_model, "card"):
         return name_or_model
     raise UsageError(f"export_model needs a model name or a FaceModel, got {type(name_or_model).__name__}")

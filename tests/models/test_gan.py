@@ -270,7 +270,7 @@ def test_perceptual_features_come_from_a_shipped_trunk_and_name_bad_layers():
     assert out.shape[:3] == (2, 8, 8)  # stride 8 on any input size
     # The trunk's weights are the shipped model's, not a fresh initialisation.
     import facezoo
-    shipped = facezoo.load("dmtl_celeba", backend="keras").model
+    shipped = facezoo.load("dmtl_celeba", backend="keras", fold_batchnorm=False).model
     np.testing.assert_array_equal(features.get_layer("conv1_conv").kernel.numpy(),
                                   shipped.get_layer("conv1_conv").kernel.numpy())
     with pytest.raises(UsageError, match="no layer 'nope'.*conv2_block1_out"):

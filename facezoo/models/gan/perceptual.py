@@ -33,7 +33,7 @@ def trunk_feature_extractor(model=DEFAULT_MODEL, layer: str = DEFAULT_LAYER):
     from facezoo.models.dmtl import any_size_trunk
     if isinstance(model, str):
         import facezoo
-        model = facezoo.load(model, backend="keras").model
+        model = facezoo.load(model, backend="keras", fold_batchnorm=False).model
     if not hasattr(model, "dmtl_config"):
         raise UsageError(f"{getattr(model, 'name', model)!r} is not a DMTL attribute model; perceptual features "
                          "read the trunk of one (e.g. dmtl_celeba)")
