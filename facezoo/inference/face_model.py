@@ -24,7 +24,7 @@ class FaceModel(AttributeRuntime):
         model: the Keras model as shipped (outputs are logits keyed ``<dataset>__<attribute>``); train or
             inspect this one.
         inference_model: what ``predict`` runs: by default ``facezoo.optimize.fold_batch_norm(model)`` (every
-            BatchNormalization merged into its convolution: the same outputs within ~1e-5, a quarter less
+            BatchNormalization merged into its convolution: the same outputs within ~1e-5, 7-25% less
             batch-1 time; made once at load, ~1 s for ``dmtl_face``), or ``model`` itself with
             ``fold_batchnorm=False``. Weights changed on ``model`` later do not reach it.
         card: its ``facezoo.zoo.ModelCard``.
