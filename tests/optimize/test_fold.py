@@ -121,6 +121,8 @@ def test_keras_runtimes_run_a_folded_copy_unless_told_not_to():
 
     emb = facezoo.load("verify_face", backend="keras")
     assert not _batchnorms(emb.inference_model) and emb.inference_model is not emb.model
+    # network() stays the cached graph call returning numpy (an attribute once shadowed it with the Keras model)
+    assert isinstance(emb.network(emb.preprocess(load_image(facezoo.sample_image()))[None]), np.ndarray)
     crop = load_image(facezoo.sample_image())
     a = emb.embed([crop], detect=False)
     b = facezoo.load("verify_face", backend="keras", fold_batchnorm=False).embed([crop], detect=False)
