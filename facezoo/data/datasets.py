@@ -86,6 +86,22 @@ class DatasetRecipe:
         return split_rule(self.split_unit, val_percent, official=self.official_split)
 
 
+# FER-2013 in its own 48x48 framing (expression_fer before); fer2013_face is the same data re-framed.
+_FER2013 = DatasetRecipe(
+    "fer2013", A.FER2013, (HeadSpec(A.FER2013["expression"]),),
+    split_unit="Training: train, PublicTest: validation, PrivateTest: test", official_split=True,
+    score=Score((("mean_accuracy", 1.0),)), headline="mean_accuracy",
+    license=("FER-2013 (Goodfellow et al., ICML 2013 challenge, Kaggle): NON-COMMERCIAL RESEARCH USE ONLY; "
+             "image copyright stays with the owners. These weights are derived from FER-2013 images and inherit "
+             "that restriction. Do not use them commercially."),
+    description=("DMTL expression classifier (shared ResNet-18 trunk, self-evaluation head): FER-2013's 7 "
+                 "expressions from a grey face crop; answers also carry the expression API's eight scores "
+                 "(anger, contempt, disgust, fear, happiness, neutral, sadness, surprise), contempt 0.0 "
+                 "because FER-2013 has no such class."),
+    source="fer2013/SOURCE.md (official Training and PublicTest folders, 48x48 grey)",
+    color="grey", task="expression")
+
+
 DATASETS: dict[str, DatasetRecipe] = {r.name: r for r in (
     DatasetRecipe(
         "celeba", A.CELEBA_40, tuple(HeadSpec(a) for a in A.CELEBA_40),
@@ -113,26 +129,9 @@ DATASETS: dict[str, DatasetRecipe] = {r.name: r for r in (
                      "apparent age (CORAL ordinal head over 0-100 years, decoded to the expected value), gender "
                      "and race (UTKFace's 5 groups) from a face crop."),
         source="utkface/SOURCE.md (11,000 aligned & cropped 200x200 images)"),
-    DatasetRecipe(
-        "fer2013", A.FER2013, (HeadSpec(A.FER2013["expression"]),),
-        split_unit="Training: train, PublicTest: validation, PrivateTest: test", official_split=True,
-        score=Score((("mean_accuracy", 1.0),)), headline="mean_accuracy",
-        license=("FER-2013 (Goodfellow et al., ICML 2013 challenge, Kaggle): NON-COMMERCIAL RESEARCH USE ONLY; "
-                 "image copyright stays with the owners. These weights are derived from FER-2013 images and inherit "
-                 "that restriction. Do not use them commercially."),
-        description=("DMTL expression classifier (shared ResNet-18 trunk, self-evaluation head): FER-2013's 7 "
-                     "expressions from a grey face crop; answers also carry the expression API's eight scores "
-                     "(anger, contempt, disgust, fear, happiness, neutral, sadness, surprise), contempt 0.0 "
-                     "because FER-2013 has no such class."),
-        source="fer2013/SOURCE.md (official Training and PublicTest folders, 48x48 grey)",
-        color="grey", task="expression"),
-    DatasetRecipe(
-        "fer2013_face", A.FER2013, (HeadSpec(A.FER2013["expression"]),),
-        split_unit="Training: train, PublicTest: validation, PrivateTest: test", official_split=True,
-        score=Score((("mean_accuracy", 1.0),)), headline="mean_accuracy",
-        license=("FER-2013 (Goodfellow et al., ICML 2013 challenge, Kaggle): NON-COMMERCIAL RESEARCH USE ONLY; "
-                 "image copyright stays with the owners. These weights are derived from FER-2013 images and inherit "
-                 "that restriction. Do not use them commercially."),
+    _FER2013,
+    dataclasses.replace(
+        _FER2013, name="fer2013_face",
         description=("DMTL expression classifier on the face trunk (EfficientNet-Lite0, self-evaluation head): "
                      "FER-2013's 7 expressions from a 112x112 grey face that our detector aligned onto the "
                      "facezoo_face framing; answers also carry the expression API's eight scores (anger, contempt, "
@@ -140,7 +139,7 @@ DATASETS: dict[str, DatasetRecipe] = {r.name: r for r in (
                      "such class."),
         source=("fer2013/SOURCE.md (official Training and PublicTest folders, 48x48 grey), re-framed by "
                 "facezoo.data.face_union.Fer2013FaceReader"),
-        framing=FACEZOO_FACE, color="grey", task="expression", folder="fer2013"),
+        framing=FACEZOO_FACE, folder="fer2013"),
     DatasetRecipe(
         "face", FACE,
         tuple(HeadSpec(a) for a in A.CELEBA_40) + (
