@@ -13,6 +13,23 @@ import numpy as np
 from facezoo.errors import ModelFileError
 
 
+def physical_cores() -> int:
+    """Physical cores this process may run on: the CPUs of its affinity mask, hyper-thread siblings counted once
+    (``/sys/devices/system/cpu/cpuN/topology/thread_siblings_list``); the CPU count where that is unreadable."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        try:
+            with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") as f:
+                cores.add(f.read().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, len(cores))
+
+
 def make_runner(backend: str, path: str, precision: str = "fp32", *, threads: int | None = None,
                 optimized: str | None = None):
     """The runner of ``backend`` over ``path``; ``precision`` matters to OpenVINO (bf16 is a compile hint);
@@ -91,7 +108,11 @@ class OnnxRuntimeRunner:
 
 
 class LiteRTRunner:
-    """The LiteRT interpreter (``ai_edge_litert``, XNNPACK) through the ``serving_default`` signature.
+    """The LiteRT interpreter (``ai_edge_litert``, XNNPACK) through the ``serving_default`` signature;
+    ``threads`` None: one per physical core (`physical_cores`).
+
+    The interpreter's own default (``num_threads=None``) is one thread: on 2 idle AMD EPYC cores ``dmtl_celeba``
+    answered batch 1 in 2.47 ms (fp32) / 0.71 ms (int8) with it and 1.48 / 0.53 ms with two.
 
     A graph with a dynamic batch runs a whole batch per call (the input is resized when its shape changes);
     a batch-1 graph runs one image per call.
@@ -101,7 +122,7 @@ class LiteRTRunner:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            self.interpreter = Interpreter(model_path=path, num_threads=threads)
+            self.interpreter = Interpreter(model_path=path, num_threads=int(threads or physical_cores()))
         except (ValueError, RuntimeError) as e:
             raise ModelFileError(f"{path}: LiteRT cannot load it ({str(e).splitlines()[0][:200]})") from None
         self.runner = self.interpreter.get_signature_runner("serving_default")
@@ -113,7 +134,7 @@ class LiteRTRunner:
     def __call__(self, batch) -> dict:
         x = np.ascontiguousarray(batch, self.input_dtype)
         if self.dynamic_batch:
-            return {k: np.array(v) for k, v in self.runner(**{self.input_name: x}).items()}
+            return dict(self.runner(**{self.input_name: x}))  # the signature runner returns copies already
         rows = [self.runner(**{self.input_name: x[i:i + 1]}) for i in range(len(x))]
         return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
 

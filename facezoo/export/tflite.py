@@ -94,7 +94,10 @@ def tflite_runner(path: str, num_threads: int | None = None):
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_path=path, num_threads=num_threads).get_signature_runner("serving_default")
+    from facezoo.backends.runners import physical_cores
+
+    runner = Interpreter(model_path=path, num_threads=int(num_threads or physical_cores())).get_signature_runner(
+        "serving_default")
 
     def run(images):
         rows = [runner(images=np.asarray(x[None], np.float32)) for x in images]
