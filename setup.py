@@ -3,7 +3,7 @@
 ``FACEZOO_INSTALL=lite pip install ".[lite]"`` builds a wheel without the files only the TensorFlow path reads
 (``*.keras``, ``*.weights.h5``) and without the cards' plots (``*.png``) — ~70 MB less. The ONNX graphs, cards,
 licences and the bundled sample images stay, so ``load``, ``predict``, ``analyze`` and the CLI work on the
-exported backends; a Keras-only model (a generator, ``verify_face``) then says it needs ``facezoo[cpu]``.
+exported backends; a Keras-only model (a generator) then says it needs ``facezoo[cpu]``.
 """
 import fnmatch
 import os
