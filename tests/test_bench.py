@@ -13,7 +13,9 @@ TINY = ["--repeats", "2", "--runs", "3", "--batch", "4", "--batch-runs", "1", "-
 
 def test_bench_measures_every_precision_side_by_side(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert cli.main(["bench", "expression_fer", "--backends", "onnxruntime", *TINY, "--json", str(out)]) == 0
+    # dmtl_utkface: its validation images are read as staged; expression_fer's are re-framed by the detector first,
+    # which on a fresh machine (no crop cache) detects all 32k FER-2013 faces to sample 8 (261 s of a CI run).
+    assert cli.main(["bench", "dmtl_utkface", "--backends", "onnxruntime", *TINY, "--json", str(out)]) == 0
     table = capsys.readouterr().out
     report = json.loads(out.read_text())
     assert [(r["backend"], r["precision"]) for r in report["results"]] == [("onnxruntime", "fp32"),
@@ -28,7 +30,7 @@ def test_bench_measures_every_precision_side_by_side(tmp_path, capsys):
         assert r["cold_start_s"]["median"] > r["cold_start_parts"][0]["first_predict_s"]
     assert report["results"][1]["size_mb"] < report["results"][0]["size_mb"] / 2  # int8 weights
     assert "onnxruntime  int8" in table and "SGEMM peak" in table
-    if report["results"][0].get("accuracy"):  # the FER-2013 validation split is staged
+    if report["results"][0].get("accuracy"):  # the UTKFace validation split is staged
         assert report["results"][0]["accuracy"]["decisions_kept"] == 1.0
         assert 0.5 < report["results"][1]["accuracy"]["decisions_kept"] <= 1.0
 
