@@ -48,7 +48,7 @@ def run_once(folder, options, out_json, expected):
         return {"error": (done.stderr.strip().splitlines() or ["exit %d" % done.returncode])[-1][:300]}
     with open(out_json) as f:
         results = json.load(f)
-    rows = results if isinstance(results, list) else results.get("results", [])
+    rows = results if isinstance(results, list) else []  # `facezoo predict --json` writes one row per image
     errors = sum(1 for r in rows if isinstance(r, dict) and r.get("error"))
     if len(rows) != expected or errors:
         return {"error": f"{len(rows)} results, {errors} errors (expected {expected})"}

@@ -90,17 +90,9 @@ def write_tflite(model, spec, path: str, *, quantize: str | None = None, calibra
 
 
 def tflite_runner(path: str, num_threads: int | None = None):
-    """``fn(images [N, H, W, C] float32) -> {output: array}`` over a ``.tflite`` file (LiteRT, one image a call)."""
-    import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
+    """``fn(images [N, H, W, C]) -> {output: array}`` over a ``.tflite`` file: the backends' `LiteRTRunner`
+    (one thread per physical core unless ``num_threads`` says otherwise; a batch per call where the graph's batch
+    is dynamic, else one image a call)."""
+    from facezoo.backends.runners import LiteRTRunner
 
-    from facezoo.backends.runners import physical_cores
-
-    runner = Interpreter(model_path=path, num_threads=int(num_threads or physical_cores())).get_signature_runner(
-        "serving_default")
-
-    def run(images):
-        rows = [runner(images=np.asarray(x[None], np.float32)) for x in images]
-        return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
-
-    return run
+    return LiteRTRunner(path, threads=num_threads)
