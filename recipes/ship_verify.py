@@ -74,6 +74,9 @@ def main(argv=None):
     p.add_argument("--pair-head", choices=("abs", "chi2", "abs+chi2"), default=None,
                    help="also fit and ship the binary head on these pair features (on the threshold folds)")
     p.add_argument("--framing", default="recognition_112", help="face framing of the model's crops")
+    p.add_argument("--flip-test", action="store_true",
+                   help="embed each face with its mirror image (card architecture['flip_test']); the threshold "
+                        "and the reported figures are then those of the flip-averaged embeddings")
     p.add_argument("--note", default="", help="a sentence appended to the card's notes")
     p.add_argument("--extra-license", default="",
                    help="licence terms of the data the --init trunk learnt from (e.g. UTKFace's), added to the card's")
@@ -147,7 +150,8 @@ def main(argv=None):
         architecture={"family": "embedding", "backbone": (run or {}).get("init_model", model.name),
                       "params": int(model.count_params()), "flops": 2 * count_macs(model),
                       "embedding_dim": int(model.output_shape[1]), "source": os.path.basename(original),
-                      "normalised_by_packaging": source != original},
+                      "normalised_by_packaging": source != original,
+                      **({"flip_test": True} if args.flip_test else {})},
         preprocessing=spec.to_dict(), label_spaces=[],
         training_data={"sources": trained, "train_people": run.get("train_people") if run else None,
                        "excluded": run.get("excluded") if run else None,
@@ -205,6 +209,10 @@ def main(argv=None):
         if key in report:
             summary[key] = report[key]
     card.metrics = {f"lfw_view2_folds_{eval_text}": {"lfw": summary}}
+    if args.flip_test:
+        notes.append("flip_test: every face is embedded with its mirror image in one batch and the normalised mean "
+                     "kept (threshold and figures are those embeddings'); batch1_latency_ms times the network on "
+                     "one image, photo_latency_ms the whole path with both.")
     card.notes = " ".join(notes + [report["data"]["note"] + "."] + ([args.note.strip()] if args.note.strip() else []))
     finalize_files(out, card)
     print(V.format_table(report))

@@ -38,7 +38,7 @@ def test_train_resume_ship_evaluate_verify(tmp_path, celeba_layout, capsys):
 
     exported = tmp_path / "exported"
     assert run_recipe("ship_verify.py", ["--run", str(run), "--name", "verify_tiny", "--data-dir", str(lfw),
-                                          "--pair-head", "abs+chi2", "--no-latency",
+                                          "--pair-head", "abs+chi2", "--no-latency", "--flip-test",
                                           "--exported", str(exported)]) == 0
     folder = exported / "verify_tiny"
     card = zoo.ModelCard.from_json(folder / "card.json")
@@ -52,6 +52,7 @@ def test_train_resume_ship_evaluate_verify(tmp_path, celeba_layout, capsys):
     assert np.isfinite(card.thresholds["distance"]) and card.evaluate_command.startswith("facezoo evaluate")
 
     model = zoo.load("verify_tiny", directory=str(folder))
+    assert card.architecture["flip_test"] is True and model.flip_test  # threshold and figures: flip-averaged
     photo = lfw / "lfw-deepfunneled" / names[0] / f"{names[0]}_0001.jpg"
     result = model.verify(str(photo), str(photo))
     assert result["same"] and result["distance"] < 1e-4 and 0 <= result["probability"] <= 1
@@ -67,7 +68,8 @@ def test_train_resume_ship_evaluate_verify(tmp_path, celeba_layout, capsys):
 @pytest.mark.parametrize("recipe, options", [
     ("train_verify.py", ["--init", "--data-root", "--eval-folds", "--people", "--images", "--margin", "--am-weight",
                          "--epochs", "--out"]),
-    ("ship_verify.py", ["--run", "--model", "--eval-folds", "--threshold-folds", "--pair-head", "--exported"]),
+    ("ship_verify.py", ["--run", "--model", "--eval-folds", "--threshold-folds", "--pair-head", "--flip-test",
+                        "--exported"]),
     ("score_embeddings.py", ["--data-dir", "--folds", "--normalise", "--out"]),
 ])
 def test_recipe_help(recipe, options, capsys):

@@ -82,6 +82,9 @@ class FaceEmbedder:
         card: its ``facezoo.zoo.ModelCard``; ``card.thresholds["distance"]`` is the same-person threshold.
         spec: the card's ``PreprocessSpec`` (its ``framing`` says where the landmarks go).
         pair_head: the optional ``PairClassifier`` shipped beside the weights, or None.
+        flip_test: embed each face and its mirror image and keep their normalised mean (the card's
+            ``architecture["flip_test"]``, which its threshold was chosen with; settable). Twice the network
+            work per face, in one batch; embeddings stored by a ``FaceDB`` are comparable only under one setting.
     """
 
     def __init__(self, model, card, pair_head=None, detector=None, *, fold_batchnorm: bool = True):
@@ -109,6 +112,7 @@ class FaceEmbedder:
         self.dim = dim
         self.pair_head = pair_head
         self._detector = detector
+        self.flip_test = bool(card.architecture.get("flip_test", False))
 
     @staticmethod
     def load_pair_head(directory: str, card):
@@ -175,11 +179,20 @@ class FaceEmbedder:
         return self._forward(tf.convert_to_tensor(batch)).numpy()
 
     def embed_network_inputs(self, batch, batch_size: int = 64) -> np.ndarray:
-        """Embeddings of already preprocessed network inputs (N, H, W, C) float32, in batches."""
+        """Embeddings of already preprocessed network inputs (N, H, W, C) float32, in batches (with ``flip_test``
+        the normalised mean of each input's and its mirror image's)."""
         batch = np.asarray(batch, np.float32)
         if len(batch) == 0:
             return np.zeros((0, self.dim), np.float32)
-        out = [self.network(batch[s:s + batch_size]) for s in range(0, len(batch), batch_size)]
+        if not self.flip_test:
+            out = [self.network(batch[s:s + batch_size]) for s in range(0, len(batch), batch_size)]
+            return np.concatenate(out).astype(np.float32)
+        out = []
+        for s in range(0, len(batch), batch_size):
+            part = batch[s:s + batch_size]
+            both = self.network(np.concatenate([part, part[:, :, ::-1]]))
+            mean = both[:len(part)] + both[len(part):]
+            out.append(mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12))
         return np.concatenate(out).astype(np.float32)
 
     def embed_crops(self, crops, batch_size: int = 64) -> np.ndarray:

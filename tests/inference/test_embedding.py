@@ -41,6 +41,21 @@ def test_embeddings_are_unit_length_and_batching_does_not_change_them(embedder):
     assert embedder.embed(np.kron(crops[0], np.ones((2, 2, 1), np.uint8)), detect=False).shape == (1, 128)
 
 
+def test_flip_test_embeds_the_mean_of_a_face_and_its_mirror(embedder):
+    crops = _crops(3, seed=4)
+    assert embedder.flip_test is False  # the card says nothing: plain embeddings
+    plain, mirrored = embedder.embed(crops), embedder.embed(crops[:, :, ::-1].copy())
+    assert not np.allclose(plain, mirrored, atol=1e-3)  # the network is not mirror-symmetric, so this can differ
+    embedder.flip_test = True
+    try:
+        both = embedder.embed(list(crops), batch_size=2)
+        np.testing.assert_allclose(embedder.embed(crops[:, :, ::-1].copy()), both, atol=1e-5)  # mirror-invariant
+    finally:
+        embedder.flip_test = False
+    want = (plain + mirrored) / np.linalg.norm(plain + mirrored, axis=1, keepdims=True)
+    np.testing.assert_allclose(both, want, atol=1e-5)
+
+
 def test_photos_are_detected_and_aligned(embedder):
     photo = facezoo.sample_photo()
     vectors, faces = embedder.embed_faces([photo, _crops(1)[0]], detect="auto")
