@@ -351,6 +351,9 @@ def _registered_task(model: str):
     return zoo.model_card(model).task
 
 
+FLIP_CHOICES = {"card": None, "on": True, "off": False}
+
+
 def cmd_evaluate(args) -> int:
     if _registered_task(args.model) in GENERATOR_TASKS:
         return _evaluate_generator(args)
@@ -359,7 +362,7 @@ def cmd_evaluate(args) -> int:
         from facezoo.evaluation.verification import evaluate_verification
         from facezoo.evaluation.verification import format_table as verification_table
         report = evaluate_verification(args.model, args.data_dir, folds=args.folds, out=args.out,
-                                       latency=not args.no_latency)
+                                       latency=not args.no_latency, flip_test=FLIP_CHOICES[args.flip_test])
         print(verification_table(report))
         if args.out:
             print(f"\nwrote {os.path.join(args.out, 'metrics.json')} and plots to {args.out}")
@@ -369,7 +372,8 @@ def cmd_evaluate(args) -> int:
     from facezoo.evaluation.report import evaluate, format_table
     report = evaluate(args.model, args.data_dir, dataset=args.dataset, split=args.split,
                       val_percent=args.val_percent, out=args.out, batch_size=args.batch_size,
-                      max_misclassified=args.max_misclassified, latency=not args.no_latency)
+                      max_misclassified=args.max_misclassified, latency=not args.no_latency,
+                      flip_test=FLIP_CHOICES[args.flip_test])
     print(format_table(report))
     if args.out:
         print(f"\nwrote {os.path.join(args.out, 'metrics.json')} and plots to {args.out}")
@@ -559,6 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=positive_int, default=128)
     s.add_argument("--max-misclassified", type=int, default=20, help="images kept per head (0: none)")
     s.add_argument("--no-latency", action="store_true", help="skip the batch-1 latency measurement")
+    s.add_argument("--flip-test", choices=tuple(FLIP_CHOICES), default="card",
+                   help="average every output (verification: embedding) over each face and its mirror image: "
+                        "card follows the model card's architecture.flip_test (default), on / off override it")
     s.add_argument("--folds", help="verification models: LFW View-2 folds to score, e.g. 1-3 or 1,2,3 or all "
                                    "(default: the card's, the folds no training person is in)")
     s.add_argument("--max-images", type=positive_int, default=None,

@@ -19,6 +19,10 @@ class ExportedModel(AttributeRuntime):
 
     Attributes:
         backend, precision: what runs the network; path: the graph file; runner: ``runner(batch) -> outputs``.
+        flip_test: the graphs are built without it; when on (the card's ``architecture["flip_test"]`` or
+            ``facezoo.load(..., flip_test=)``), each batch runs with its mirror images appended, one call of
+            ``runner``, and every output is the mean of the two halves: the same answers as the Keras
+            backend's in-network flip (``facezoo.optimize.flip_test_network``).
     """
 
     def __init__(self, card, runner, *, backend: str, precision: str, path: str):
@@ -41,7 +45,12 @@ class ExportedModel(AttributeRuntime):
         return normalize_numpy(crops, self.spec)
 
     def logits(self, batch: np.ndarray) -> dict:
-        return self.runner(np.asarray(batch, np.float32))
+        batch = np.asarray(batch, np.float32)
+        if not self.flip_test:
+            return self.runner(batch)
+        n = len(batch)
+        both = self.runner(np.concatenate([batch, batch[:, :, ::-1]]))
+        return {k: (np.asarray(v[:n]) + np.asarray(v[n:])) / 2 for k, v in both.items()}
 
     def face_detector(self):
         from facezoo.zoo import load

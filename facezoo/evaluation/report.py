@@ -77,8 +77,12 @@ def batch1_latency_ms(model, runs: int = 50) -> float:
 def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: str = "val",
              val_percent: int | None = None, out: str | None = None, batch_size: int = 128,
              max_misclassified: int = 20, plots: bool = True, latency: bool = True,
-             directory: str | None = None) -> dict:
-    """Evaluates ``model`` on one labelled split; see the module docstring. Returns the metrics dict."""
+             directory: str | None = None, flip_test: bool | None = None) -> dict:
+    """Evaluates ``model`` on one labelled split; see the module docstring. Returns the metrics dict.
+
+    ``flip_test``: average each output over the image and its mirror image
+    (``facezoo.optimize.flip_test_network``); ``None`` follows the card's ``architecture["flip_test"]`` (off
+    for a bare ``.keras`` file), as ``facezoo.load`` does."""
     from facezoo.data import READERS
     from facezoo.data.pipeline import from_records, named_input_errors, pipeline
     from facezoo.preprocessing import PreprocessSpec
@@ -114,7 +118,11 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
                      "split_salt": SPLIT_SALT}
 
     ds = for_model(ds, dataset, cfg)
-    forward = tf.function(lambda x: keras_model(x, training=False))
+    if flip_test is None:
+        flip_test = bool(card.architecture.get("flip_test", False)) if card else False
+    from facezoo.optimize.fold import inference_network
+    network = inference_network(keras_model, fold=False, flip_test=flip_test)
+    forward = tf.function(lambda x: network(x, training=False))
     with named_input_errors(source, source_split):  # a damaged shard or image: an error naming the file
         outs, labs, msks = collect_outputs(forward, ds)
     result = evaluate_outputs(cfg, outs, labs, msks, datasets=[dataset],
@@ -124,10 +132,11 @@ def evaluate(model: str, data_dir: str, *, dataset: str | None = None, split: st
         "model": model, "model_file": os.path.abspath(path), "dataset": dataset, "data": data_desc,
         "n_images": int(len(next(iter(labs.values())))), "summary": summary, "heads": result["heads"],
         "params": int(keras_model.count_params()), "size_bytes": os.path.getsize(path),
+        "flip_test": flip_test,
     }
     if latency:  # of the network ``facezoo.load(...).predict`` runs (BatchNorm folded)
-        from facezoo.optimize.fold import inference_network
-        report["batch1_latency_ms"] = round(batch1_latency_ms(inference_network(keras_model)), 2)
+        network = inference_network(keras_model, flip_test=flip_test)
+        report["batch1_latency_ms"] = round(batch1_latency_ms(network), 2)
     if out:
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "metrics.json"), "w") as f:
@@ -192,4 +201,6 @@ def format_table(report: dict) -> str:
     lines.append(f"{'size on disk':28s} {report['size_bytes'] / 1e6:.2f} MB")
     if "batch1_latency_ms" in report:
         lines.append(f"{'batch-1 latency (tf.function, BN folded)':28s} {report['batch1_latency_ms']:.2f} ms")
+    if report.get("flip_test"):
+        lines.append("flip test: each output averaged over the image and its mirror image")
     return "\n".join(lines)

@@ -192,11 +192,12 @@ def is_verification_model(model: str, directory: str | None = None) -> bool:
 
 def evaluate_verification(model, data_dir: str, *, folds=None, out: str | None = None, batch_size: int = 32,
                           plots: bool = True, latency: bool = True, directory: str | None = None,
-                          progress: bool = True) -> dict:
+                          progress: bool = True, flip_test: bool | None = None) -> dict:
     """``facezoo evaluate <verification model> --data-dir <lfw>``: the report dict (written to ``out``).
 
     ``folds`` defaults to the card's ``training_data["evaluation_folds"]`` (the folds no training person is in),
     else every fold of ``pairs.txt``. The card's threshold is scored too (``accuracy_at_threshold``).
+    ``flip_test`` (None: the card's ``architecture["flip_test"]``) embeds each face with its mirror image.
     """
     from facezoo import zoo
     from facezoo.inference.embedding import FaceEmbedder
@@ -207,6 +208,8 @@ def evaluate_verification(model, data_dir: str, *, folds=None, out: str | None =
         if not isinstance(embedder, FaceEmbedder):
             raise UsageError(f"{model} is a {embedder.card.task} model; this protocol needs a verification model")
     card = embedder.card
+    if flip_test is not None:
+        embedder.flip_test = bool(flip_test)
     pairs = load_pairs(data_dir)
     chosen = parse_folds(folds)
     source = "--folds"
@@ -223,6 +226,7 @@ def evaluate_verification(model, data_dir: str, *, folds=None, out: str | None =
     report = {"model": name, "task": "verification", "protocol": "LFW View-2 pairs, leave-one-fold-out threshold",
               "data": {"data_dir": os.path.abspath(data_dir), "folds": used, "folds_from": source, "note": note},
               "summary": result["summary"], "per_fold": result["per_fold"], "tar_at_far": result["tar_at_far"],
+              "flip_test": bool(embedder.flip_test),
               "params": int(embedder.model.count_params()),
               "size_bytes": sum(os.path.getsize(os.path.join(directory or zoo.model_dir(name), f))
                                 for f in card.files) if not isinstance(model, FaceEmbedder) else None}
@@ -285,6 +289,8 @@ def format_table(report: dict) -> str:
         lines.append(f"{'batch-1 network latency (tf.function, BN folded)':44s} {report['batch1_latency_ms']:.2f} ms")
     if "photo_latency_ms" in report:
         lines.append(f"{'one photo: decode + detect + align + embed':44s} {report['photo_latency_ms']:.2f} ms")
+    if report.get("flip_test"):
+        lines.append("flip test: each face embedded with its mirror image (normalised mean)")
     return "\n".join(lines)
 
 

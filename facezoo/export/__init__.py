@@ -1,7 +1,8 @@
 """Exports of shipped models: SavedModel for TF Serving, ONNX, TFLite (fp32, float16, dynamic, int8).
 
 ``export_model(name_or_model, format=..., out=..., quantize=...)`` is what ``facezoo export`` runs.
-Every export starts from the model with its BatchNormalization folded (``facezoo.optimize.fold_batch_norm``).
+Every export starts from the model with its BatchNormalization folded (``facezoo.optimize.fold_batch_norm``),
+wrapped by ``facezoo.optimize.flip_test_network`` when the card (or the ``FaceModel`` passed) has the flip test on.
 
 * ``saved_model``: ``out/<name>/<version>/`` + ``out/models.config``; signatures on image bytes, uint8
   crops and preprocessed input, all returning decoded answers (``facezoo.export.serving``).
@@ -132,6 +133,9 @@ def export_model(name_or_model, *, format: str = "saved_model", out: str = "expo
     if fold:
         from facezoo.optimize import fold_batch_norm
         model = fold_batch_norm(model)
+    if getattr(face_model, "flip_test", False):  # the card's (or the runtime's) flip test, inside the graph
+        from facezoo.optimize import flip_test_network
+        model = flip_test_network(model)
     os.makedirs(out, exist_ok=True)
     if format == "saved_model":
         from facezoo.export.saved_model import write_saved_model

@@ -87,7 +87,8 @@ class FaceEmbedder:
             work per face, in one batch; embeddings stored by a ``FaceDB`` are comparable only under one setting.
     """
 
-    def __init__(self, model, card, pair_head=None, detector=None, *, fold_batchnorm: bool = True):
+    def __init__(self, model, card, pair_head=None, detector=None, *, fold_batchnorm: bool = True,
+                 flip_test: bool | None = None):
         import tensorflow as tf
 
         from facezoo.optimize.fold import inference_network
@@ -97,6 +98,8 @@ class FaceEmbedder:
             raise ModelFileError(f"{card.name}: a verification model must output (N, dim) embeddings, "
                                  f"its output shape is {model.output_shape}")
         self._setup(card, int(shape[1]), pair_head, detector)
+        if flip_test is not None:
+            self.flip_test = bool(flip_test)
         self.model = model
         self.inference_model = network = inference_network(model, fold_batchnorm)
         self._forward = tf.function(
@@ -130,13 +133,14 @@ class FaceEmbedder:
         return PairClassifier.load(head_path)
 
     @classmethod
-    def from_file(cls, path: str, card, *, fold_batchnorm: bool = True) -> "FaceEmbedder":
+    def from_file(cls, path: str, card, *, fold_batchnorm: bool = True,
+                  flip_test: bool | None = None) -> "FaceEmbedder":
         """The model in a checksum-verified ``.keras`` file with its card (what ``facezoo.load`` calls); a
         ``pair_head.npz`` listed on the card is checked against its sha256 and loaded too."""
         from facezoo.models.weights import load_model_file
         model = load_model_file(path, card.name)
         head = cls.load_pair_head(os.path.dirname(os.fspath(path)), card)
-        return cls(model, card, head, fold_batchnorm=fold_batchnorm)
+        return cls(model, card, head, fold_batchnorm=fold_batchnorm, flip_test=flip_test)
 
     def __repr__(self):
         return f"FaceEmbedder({self.card.name!r}, input={self.input_size}, dim={self.dim})"

@@ -26,16 +26,22 @@ class FaceModel(AttributeRuntime):
         inference_model: what ``predict`` runs: by default ``facezoo.optimize.fold_batch_norm(model)`` (every
             BatchNormalization merged into its convolution: the same outputs within ~1e-5, 7-25% less
             batch-1 time; made once at load, ~1 s for ``dmtl_face``), or ``model`` itself with
-            ``fold_batchnorm=False``. Weights changed on ``model`` later do not reach it.
+            ``fold_batchnorm=False``; with ``flip_test``, wrapped by ``facezoo.optimize.flip_test_network``.
+            Weights changed on ``model`` later do not reach it.
+        flip_test: every output is the mean of its logits on the face and on its mirror image (the card's
+            ``architecture["flip_test"]``, which its metrics were measured with, unless ``flip_test=`` is
+            given at construction); twice the network work per face.
         card: its ``facezoo.zoo.ModelCard``.
         spec: the card's ``PreprocessSpec``.
     """
 
-    def __init__(self, model, card, *, fold_batchnorm: bool = True):
+    def __init__(self, model, card, *, fold_batchnorm: bool = True, flip_test: bool | None = None):
         from facezoo.optimize.fold import inference_network
         super().__init__(card, heads=heads_of(model))
         self.model = model
-        self.inference_model = network = inference_network(model, fold_batchnorm)
+        if flip_test is not None:
+            self.flip_test = bool(flip_test)
+        self.inference_model = network = inference_network(model, fold_batchnorm, self.flip_test)
         self._forward = tf.function(
             lambda x: network(x, training=False),
             input_signature=[tf.TensorSpec([None, *self.spec.input_shape], tf.float32)],
@@ -51,10 +57,10 @@ class FaceModel(AttributeRuntime):
                                     input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
 
     @classmethod
-    def from_file(cls, path: str, card, *, fold_batchnorm: bool = True) -> "FaceModel":
+    def from_file(cls, path: str, card, *, fold_batchnorm: bool = True, flip_test: bool | None = None) -> "FaceModel":
         """The model in a checksum-verified ``.keras`` file with its card (what ``facezoo.load`` calls)."""
         from facezoo.models.weights import load_model_file
-        return cls(load_model_file(path, card.name), card, fold_batchnorm=fold_batchnorm)
+        return cls(load_model_file(path, card.name), card, fold_batchnorm=fold_batchnorm, flip_test=flip_test)
 
     def __repr__(self):
         return f"FaceModel({self.card.name!r}, input={self.input_size}, heads={len(self.heads)})"

@@ -74,6 +74,9 @@ class AttributeRuntime:
         backend, precision: what runs the network (``"keras"``/``"fp32"`` for ``FaceModel``).
         align_engine: ``facezoo.face.align.align_to_spec``'s engine ``analyze`` uses for this model: ``numpy``
             (Pillow's C warp; the TensorFlow engine gives the same crops, 3-5x slower).
+        flip_test: the card's ``architecture["flip_test"]`` (or ``facezoo.load(..., flip_test=)``): every output
+            is the mean of its logits on each face and on its mirror image (``facezoo.optimize.flip_test_network``
+            on the Keras backend; ``ExportedModel`` appends the mirror images to the batch).
     """
 
     backend = "keras"
@@ -85,6 +88,7 @@ class AttributeRuntime:
         self.spec = card.spec
         self.input_size = self.spec.input_size
         self.heads = heads if heads is not None else heads_from_card(card)
+        self.flip_test = bool(card.architecture.get("flip_test", False))
         self._detector = None  # the face check's detector, built on first use
 
     # --- what a backend provides

@@ -138,9 +138,14 @@ def fold_batch_norm(model):
     return folded
 
 
-def inference_network(model, fold: bool = True):
+def inference_network(model, fold: bool = True, flip_test: bool = False):
     """The network an inference runtime runs: ``fold_batch_norm(model)`` when ``fold`` and there is a
-    BatchNormalization to fold, else ``model`` itself (no copy)."""
-    if not fold or not hasattr(model, "_nodes_by_depth") or not foldable_pairs(model):
-        return model
-    return fold_batch_norm(model)
+    BatchNormalization to fold, else ``model`` itself (no copy); with ``flip_test`` (a card's
+    ``architecture["flip_test"]``), that network wrapped by ``facezoo.optimize.flip.flip_test_network``."""
+    network = model
+    if fold and hasattr(model, "_nodes_by_depth") and foldable_pairs(model):
+        network = fold_batch_norm(model)
+    if flip_test:
+        from facezoo.optimize.flip import flip_test_network
+        network = flip_test_network(network)
+    return network

@@ -128,7 +128,10 @@ def load(name: str, *, directory: str | None = None, backend: str | None = None,
         **options: for exported backends: ``calibration`` (images to build an int8 graph that is not shipped),
             ``threads``. For the keras backend of attribute, expression and verification models:
             ``fold_batchnorm`` (default True: ``predict`` / ``embed`` run a copy with every BatchNormalization
-            folded into its convolution, made once at load; False runs ``.model`` as shipped).
+            folded into its convolution, made once at load; False runs ``.model`` as shipped). For those models
+            on every backend: ``flip_test`` (default: the card's ``architecture["flip_test"]``, which its
+            metrics were measured with; True averages every output over the face and its mirror image, twice
+            the network work; exported graphs get the mirror images in the same call).
 
     Returns:
         On the keras backend, for ``task == "attributes"`` a ``facezoo.inference.face_model.FaceModel``, for
@@ -143,14 +146,19 @@ def load(name: str, *, directory: str | None = None, backend: str | None = None,
     from facezoo.backends import load_exported, resolve
     backend, precision = resolve(card.task, backend, precision, card=card, directory=directory)
     if backend != "keras":
-        return load_exported(directory, card, backend, precision, **options)
+        flip = options.pop("flip_test", None) if card.task in FOLDING_TASKS else None
+        runtime = load_exported(directory, card, backend, precision, **options)
+        if flip is not None:  # graphs are built without it: the mirror images join the batch (ExportedModel)
+            runtime.flip_test = bool(flip)
+        return runtime
     keras_options = {}
-    if "fold_batchnorm" in options and card.task in FOLDING_TASKS:
-        keras_options["fold_batchnorm"] = bool(options.pop("fold_batchnorm"))
+    for option in ("fold_batchnorm", "flip_test"):
+        if option in options and card.task in FOLDING_TASKS:
+            keras_options[option] = bool(options.pop(option))
     if options:
         raise UsageError(f"the keras backend takes no {', '.join(sorted(options))} for a {card.task} model"
-                         + (" (fold_batchnorm: attribute, expression and verification models)"
-                            if "fold_batchnorm" in options else ""))
+                         + (" (fold_batchnorm, flip_test: attribute, expression and verification models)"
+                            if {"fold_batchnorm", "flip_test"} & set(options) else ""))
     runtime = _runtime(card.task, card.name)
     return runtime(verified_path(directory, card), card, **keras_options)
 
