@@ -116,7 +116,8 @@ def cmd_info(args) -> int:
     flops = f", {arch['flops'] / 1e9:.2f} GFLOP/image" if "flops" in arch else ""
     backbone = f" {arch['backbone']}" if arch.get("backbone") else ""
     print(f"network     {arch.get('family', '?')}{backbone}{width}, "
-          f"{arch.get('params', 0):,} parameters{flops}")
+          f"{arch.get('params', 0):,} parameters{flops}"
+          + (", flip test (each face and its mirror image)" if arch.get("flip_test") else ""))
     heads = [a["name"] for space in card.label_spaces for a in space.get("attributes", [])]
     if heads:
         print(f"predicts    {len(heads)} heads: {', '.join(heads[:8])}{' ...' if len(heads) > 8 else ''}")

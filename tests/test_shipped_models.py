@@ -106,6 +106,14 @@ def test_dmtl_face_has_every_head_and_figures_per_source():
     assert "happiness" in attrs["expression"]["scores"]
 
 
+def test_info_says_when_a_shipped_model_runs_the_flip_test(capsys):
+    from facezoo import cli
+    for name in ("dmtl_face", "expression_fer", "dmtl_celeba", "dmtl_utkface"):
+        assert cli.main(["info", name]) == 0
+        out = capsys.readouterr().out
+        assert ("flip test" in out) == bool(zoo.model_card(name).architecture.get("flip_test")), name
+
+
 def test_verify_face_is_shipped_with_a_complete_card():
     card = zoo.model_card("verify_face")
     assert card.task == "verification" and card.size_bytes <= 15 * 1024 * 1024
