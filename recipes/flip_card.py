@@ -158,7 +158,7 @@ def flip_verification(args, card, folder: str, data_root: str) -> int:
         raise SystemExit(f"{card.name}: the card records no threshold_folds to choose on")
     chosen_pairs = V.select_pairs(V.load_pairs(lfw), threshold_folds)
     paths = sorted({x for q in chosen_pairs for x in (q.path_a, q.path_b)})
-    embedder = zoo.load(card.name, directory=folder)
+    embedder = zoo.load(card.name, directory=folder, backend="keras")  # what the evaluator measures
     found = {}
     for flip in (False, True):
         embedder.flip_test = flip

@@ -204,7 +204,8 @@ def evaluate_verification(model, data_dir: str, *, folds=None, out: str | None =
     if isinstance(model, FaceEmbedder):
         embedder, name = model, model.card.name
     else:
-        embedder, name = zoo.load(model, directory=directory), model
+        # The shipped Keras model (the one its card describes), whatever backend ``auto`` would pick.
+        embedder, name = zoo.load(model, directory=directory, backend="keras"), model
         if not isinstance(embedder, FaceEmbedder):
             raise UsageError(f"{model} is a {embedder.card.task} model; this protocol needs a verification model")
     card = embedder.card

@@ -258,3 +258,17 @@ def test_facedb_commands_and_analyze_with_a_facedb(exported_verifier, tmp_path, 
     assert "'Nobody' is not enrolled" in capsys.readouterr().err
     assert cli.main(["facedb", "remove", db, "Eileen Collins"]) == 0
     assert "0 people left" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_evaluate_measures_the_shipped_keras_model_where_a_graph_is_shipped_too(tmp_path, capsys):
+    # verify_face ships model.onnx, so facezoo.load's "auto" would pick ONNX Runtime, which has no .model: the
+    # evaluator measures the Keras model the card describes.
+    lfw, _names = lfw_layout(tmp_path / "lfw")
+    out = tmp_path / "eval"
+    assert cli.main(["evaluate", "verify_face", "--data-dir", str(lfw), "--folds", "1-2", "--out", str(out),
+                     "--no-latency", "--flip-test", "on"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["params"] > 1_000_000 and report["flip_test"] is True
+    assert report["summary"]["n_pairs"] == 8
+    assert "flip test: each face embedded with its mirror image" in capsys.readouterr().out
