@@ -106,18 +106,29 @@ def test_a_subclassed_model_is_refused():
 
 def test_keras_runtimes_run_a_folded_copy_unless_told_not_to():
     """``facezoo.load(..., backend="keras")`` predicts with the BatchNorm-folded network (same answers as the
-    shipped one), keeps ``.model`` as shipped, and ``fold_batchnorm=False`` runs ``.model`` itself."""
+    shipped one), keeps ``.model`` as shipped, and ``fold_batchnorm=False`` runs ``.model`` itself (wrapped for the
+    flip test where the card asks for it)."""
     import facezoo
     from facezoo.errors import UsageError
     from facezoo.images import load_image
 
-    fm = facezoo.load("expression_fer", backend="keras")
+    from facezoo.optimize.flip import flip_test_network
+
+    fm = facezoo.load("expression_fer", backend="keras", flip_test=False)
     assert fm.inference_model is not fm.model and not _batchnorms(fm.inference_model) and _batchnorms(fm.model)
-    plain = facezoo.load("expression_fer", backend="keras", fold_batchnorm=False)
-    assert plain.inference_model is plain.model
+    unfolded = facezoo.load("expression_fer", backend="keras", fold_batchnorm=False, flip_test=False)
+    assert unfolded.inference_model is unfolded.model
     x = fm.preprocess(load_image(facezoo.sample_image()))[None]
     assert _max_diff(fm.inference_model, fm.model, x) < 1e-4
-    assert fm.predict(facezoo.sample_image())["attributes"] == plain.predict(facezoo.sample_image())["attributes"]
+    assert fm.predict(facezoo.sample_image())["attributes"] == unfolded.predict(facezoo.sample_image())["attributes"]
+    # the shipped card runs the flip test: the folded network is wrapped for the mirror image, and unfolded,
+    # .model itself is
+    shipped = facezoo.load("expression_fer", backend="keras")
+    inner = [layer for layer in shipped.inference_model.layers if isinstance(layer, keras.Model)]
+    assert shipped.flip_test and len(inner) == 1 and not _batchnorms(inner[0]) and inner[0] is not shipped.model
+    plain = facezoo.load("expression_fer", backend="keras", fold_batchnorm=False)
+    assert plain.flip_test and plain.model in plain.inference_model.layers
+    assert _max_diff(shipped.inference_model, flip_test_network(shipped.model), x) < 1e-4
 
     emb = facezoo.load("verify_face", backend="keras")
     assert not _batchnorms(emb.inference_model) and emb.inference_model is not emb.model
