@@ -192,7 +192,7 @@ def cmd_predict(args) -> int:
     if not files:
         print(f"facezoo predict: no image files found in {' '.join(args.paths)}", file=sys.stderr)
         return 1
-    model = facezoo.load(args.model, backend=args.backend, precision=args.precision)
+    model = facezoo.load(args.model, backend=args.backend, precision=args.precision, **_flip_option(args))
     results = []
     chunk = args.batch_size
     try:
@@ -209,6 +209,12 @@ def cmd_predict(args) -> int:
         _write_results(args.json, results)  # whatever finished, also when a later batch was interrupted
     errors = sum("error" in r for r in results)
     return 1 if errors == len(files) else 0
+
+
+def _flip_option(args) -> dict:
+    """``{"flip_test": bool}`` for ``facezoo.load`` when ``--flip-test`` overrides the card, else ``{}``."""
+    flip = FLIP_CHOICES[args.flip_test]
+    return {} if flip is None else {"flip_test": flip}
 
 
 def summary_line(result) -> str:
@@ -269,7 +275,7 @@ def cmd_analyze(args) -> int:
         from facezoo.inference.facedb_cli import open_db
         facedb = open_db(args.facedb)
     analyzer = FaceAnalyzer(_model_names(args.models), detector=args.detector, backend=args.backend,
-                            precision=args.precision)
+                            precision=args.precision, flip_test=FLIP_CHOICES[args.flip_test])
     results = []
     try:
         for start in tqdm(range(0, len(files), args.batch_size), desc="analyze", unit="batch",
@@ -311,7 +317,8 @@ def cmd_demo(args) -> int:
     check_output_file(args.out, "--out")
     photo = sample_photo()
     print(f"bundled photo: {photo} (NASA portrait of Eileen Collins, public domain, from scikit-image)")
-    result = FaceAnalyzer(names, backend=args.backend, precision=args.precision).analyze(photo)
+    result = FaceAnalyzer(names, backend=args.backend, precision=args.precision,
+                          flip_test=FLIP_CHOICES[args.flip_test]).analyze(photo)
     print("\n".join(face_lines(result)))
     from facezoo.face.annotate import annotate
     from facezoo.images import load_image
@@ -489,6 +496,9 @@ def _backend_flags(s):
     s.add_argument("--backend", help=f"what runs the networks: {', '.join(BACKENDS)} or auto (default: the fastest "
                    "installed; facezoo.backends)")
     s.add_argument("--precision", help=f"{', '.join(PRECISIONS)} or auto (the CPU decides); default fp32")
+    s.add_argument("--flip-test", choices=tuple(FLIP_CHOICES), default="card",
+                   help="average each face's answers with its mirror image's: card follows the model card (default; "
+                        "its metrics were measured so), off halves the network work, on forces it")
 
 
 def build_parser() -> argparse.ArgumentParser:

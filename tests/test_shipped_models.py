@@ -114,6 +114,42 @@ def test_info_says_when_a_shipped_model_runs_the_flip_test(capsys):
         assert ("flip test" in out) == bool(zoo.model_card(name).architecture.get("flip_test")), name
 
 
+def test_flip_test_flag_of_predict_and_analyze_overrides_the_card(tmp_path, capsys):
+    """``--flip-test off`` gives the plain model's answers (``facezoo.load(..., flip_test=False)``), the default
+    the card's (flip test on for dmtl_celeba), on the default backend as on keras."""
+    from facezoo import cli
+    from facezoo.face.analyze import FaceAnalyzer
+    from facezoo.errors import UsageError
+    crop = facezoo.sample_image()
+
+    def cli_answer(*flags):
+        out = tmp_path / "out.json"
+        assert cli.main(["predict", crop, "--model", "dmtl_celeba", "--no-face-check", "--json", str(out), *flags]) == 0
+        return json.loads(out.read_text())[0]["attributes"]
+
+    def prob(attributes):
+        return [a["probability"] for a in attributes.values()]
+
+    for backend in ([], ["--backend", "keras"]):
+        name = backend[1] if backend else None
+        plain = facezoo.load("dmtl_celeba", backend=name, flip_test=False).predict(crop)["attributes"]
+        flipped = facezoo.load("dmtl_celeba", backend=name).predict(crop)["attributes"]
+        assert max(abs(a - b) for a, b in zip(prob(plain), prob(flipped))) > 1e-3  # the two settings differ
+        off, card = cli_answer("--flip-test", "off", *backend), cli_answer(*backend)
+        assert max(abs(a - b) for a, b in zip(prob(off), prob(plain))) < 1e-4
+        assert max(abs(a - b) for a, b in zip(prob(card), prob(flipped))) < 1e-4
+    capsys.readouterr()
+    assert all(not m.flip_test for m in FaceAnalyzer(flip_test=False).models)
+    assert all(m.flip_test for m in FaceAnalyzer().models)
+    out = tmp_path / "faces.json"
+    assert cli.main(["analyze", facezoo.sample_photo(), "--flip-test", "off", "--json", str(out)]) == 0
+    assert len(json.loads(out.read_text())[0]["faces"]) == 1
+    with pytest.raises(UsageError, match="flip_test"):
+        FaceAnalyzer(flip_test="off")
+    with pytest.raises(UsageError, match="takes no flip_test"):
+        facezoo.load("retinaface_mnet025", backend="onnxruntime", flip_test=True)
+
+
 def test_verify_face_is_shipped_with_a_complete_card():
     card = zoo.model_card("verify_face")
     assert card.task == "verification" and card.size_bytes <= 15 * 1024 * 1024

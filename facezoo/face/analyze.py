@@ -40,10 +40,13 @@ class FaceAnalyzer:
         backend, precision: what runs the named models and the RetinaFace detector (``facezoo.backends``; default:
             the fastest installed backend, fp32). The detector runs fp32 (or bf16/float16) whatever the models'
             precision: it has no int8 graph.
+        flip_test: for the named models: None (default) follows each card's ``architecture["flip_test"]``
+            (what its metrics were measured with), True / False turn the flip test on / off (off halves the
+            network work per face; see ``facezoo.load``).
     """
 
     def __init__(self, models=DEFAULT_MODELS, detector="retinaface", batch_size: int = 64,
-                 backend: str | None = None, precision: str | None = None):
+                 backend: str | None = None, precision: str | None = None, flip_test: bool | None = None):
         from facezoo.face.detect import FaceDetector, get_detector
         from facezoo.zoo import load
         if isinstance(models, str):
@@ -52,7 +55,11 @@ class FaceAnalyzer:
             raise UsageError("analyze needs at least one model (facezoo list shows them)")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise UsageError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.models = [load(m, backend=backend, precision=precision) if isinstance(m, str) else m for m in models]
+        if flip_test is not None and not isinstance(flip_test, bool):
+            raise UsageError(f"flip_test must be None, True or False, got {flip_test!r}")
+        options = {} if flip_test is None else {"flip_test": flip_test}
+        self.models = [load(m, backend=backend, precision=precision, **options) if isinstance(m, str) else m
+                       for m in models]
         for m in self.models:
             if m.spec.framing is None:
                 raise UsageError(f"{m.card.name}: its card records no face framing, so analyze cannot align faces "
@@ -155,17 +162,18 @@ _ANALYZERS: dict = {}
 
 def analyze(images, models=DEFAULT_MODELS, *, detector="retinaface", min_face: float = 20,
             score_threshold: float | None = None, max_faces: int | None = None, errors: str = "raise",
-            facedb=None, backend: str | None = None, precision: str | None = None):
+            facedb=None, backend: str | None = None, precision: str | None = None,
+            flip_test: bool | None = None):
     """``FaceAnalyzer(models, detector).analyze(images, ...)``; analyzers of named models are kept for reuse.
 
     See ``FaceAnalyzer.analyze`` for arguments and the result format.
     """
     models = (models,) if isinstance(models, str) else tuple(models)
     named = all(isinstance(m, str) for m in models) and isinstance(detector, str)
-    key = (models, detector, backend, precision) if named else None
+    key = (models, detector, backend, precision, flip_test) if named else None
     analyzer = _ANALYZERS.get(key) if named else None
     if analyzer is None:
-        analyzer = FaceAnalyzer(models, detector, backend=backend, precision=precision)
+        analyzer = FaceAnalyzer(models, detector, backend=backend, precision=precision, flip_test=flip_test)
         if named:
             _ANALYZERS[key] = analyzer
     return analyzer.analyze(images, min_face=min_face, score_threshold=score_threshold, max_faces=max_faces,

@@ -147,6 +147,11 @@ def load(name: str, *, directory: str | None = None, backend: str | None = None,
     backend, precision = resolve(card.task, backend, precision, card=card, directory=directory)
     if backend != "keras":
         flip = options.pop("flip_test", None) if card.task in FOLDING_TASKS else None
+        unknown = sorted(set(options) - {"calibration", "threads"})
+        if unknown:
+            raise UsageError(f"{card.name} on {backend} takes no {', '.join(unknown)} (exported backends take "
+                             "calibration and threads; flip_test: attribute, expression and verification models; "
+                             "fold_batchnorm: the keras backend)")
         runtime = load_exported(directory, card, backend, precision, **options)
         if flip is not None:  # graphs are built without it: the mirror images join the batch (ExportedModel)
             runtime.flip_test = bool(flip)
