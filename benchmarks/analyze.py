@@ -130,13 +130,15 @@ SINGLE_SOURCE = ("dmtl_celeba", "dmtl_utkface", "expression_fer")
 
 
 def timing(limit, rounds=3):
-    """ms per photo of the default models (``dmtl_face``: every head in one pass) and of the three single-source
+    """ms per photo of the default models (``dmtl_face``: every head in one pass) as their cards configure them
+    (with the flip test where a card has it), of the same without the flip test, and of the three single-source
     models that were the default before it, interleaved round by round on the same photos."""
     import facezoo
     from facezoo.face.analyze import DEFAULT_MODELS, FaceAnalyzer
     files = [p for p, _ in _lfw(limit)]
-    paths = {"default": DEFAULT_MODELS, "single_source": SINGLE_SOURCE}
-    analyzers = {k: FaceAnalyzer([facezoo.load(n) for n in names]) for k, names in paths.items()}
+    paths = {"default": DEFAULT_MODELS, "default_no_flip": DEFAULT_MODELS, "single_source": SINGLE_SOURCE}
+    analyzers = {k: FaceAnalyzer([facezoo.load(n, **({"flip_test": False} if k == "default_no_flip" else {}))
+                                  for n in names]) for k, names in paths.items()}
     for analyzer in analyzers.values():
         analyzer.analyze(files[:8])  # warm up: traces every graph
     times = {k: {"batch1": [], "batched32": []} for k in paths}
@@ -154,12 +156,14 @@ def timing(limit, rounds=3):
     row = {"photos": len(files), "rounds": rounds,
            "path": "decode + detect (RetinaFace, working size 160) + align + every model"}
     for k, names in paths.items():
-        row[k] = {"models": list(names), **{f"ms_per_photo_{m}": statistics.median(v) for m, v in times[k].items()},
+        row[k] = {"models": list(names), "flip_test": [bool(m.flip_test) for m in analyzers[k].models],
+                  **{f"ms_per_photo_{m}": statistics.median(v) for m, v in times[k].items()},
                   **{f"range_{m}": [min(v), max(v)] for m, v in times[k].items()}}
     print(json.dumps(row), flush=True)
-    print(f"{'models':40} {'batch 1 ms/photo':>17} {'batched 32':>11}")
+    print(f"{'models':48} {'batch 1 ms/photo':>17} {'batched 32':>11}")
     for k in paths:
-        print(f"{','.join(row[k]['models']):40} {row[k]['ms_per_photo_batch1']:17.1f} "
+        label = ",".join(row[k]["models"]) + (" (flip test)" if any(row[k]["flip_test"]) else " (plain)")
+        print(f"{label:48} {row[k]['ms_per_photo_batch1']:17.1f} "
               f"{row[k]['ms_per_photo_batched32']:11.1f}")
     return row
 

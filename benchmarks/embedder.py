@@ -3,7 +3,8 @@
 Per backend, interleaved over ``--rounds`` rounds with ``--pause`` seconds between backends (ONNX Runtime's and
 OpenBLAS's threads spin after a call and slow whatever runs next): the network alone on one preprocessed face
 (``FaceEmbedder.network``), one aligned uint8 crop through ``embed_crops`` (scaling + network), and one photo through
-``embed`` (decode, RetinaFace, alignment, network). Medians (p50) and p90 over ``--runs`` calls after warm-up; each
+``embed`` (decode, RetinaFace, alignment, network), each as the card configures it (with its flip test, both
+views of the face in one batch). Medians (p50) and p90 over ``--runs`` calls after warm-up; each
 round's p50 is kept so the table prints the range. Writes JSON.
 
     python benchmarks/embedder.py --out benchmarks/results/embedder.json
@@ -70,7 +71,9 @@ def main(argv=None) -> int:
     if reference is not None:
         base = reference.embed_crops(aligned)
         same = {b: float(np.abs(m.embed_crops(aligned) - base).max()) for b, m in models.items()}
-    print(f"{args.model}: batch-1 latency, ms (p50, range over {args.rounds} rounds; p90 of the last round)")
+    flip = bool(getattr(first, "flip_test", False))
+    print(f"{args.model}: batch-1 latency, ms (p50, range over {args.rounds} rounds; p90 of the last round)"
+          + ("; flip test on (each face and its mirror image)" if flip else ""))
     print(f"{'backend':12} {'network':>22} {'crop':>22} {'photo (detect+align)':>24} {'max |diff| vs keras':>20}")
     for b, r in rows.items():
         cells = []
@@ -79,7 +82,7 @@ def main(argv=None) -> int:
             cells.append(f"{np.median(p50):6.2f} ({min(p50):.2f}-{max(p50):.2f}) p90 {r[part][-1]['p90']:.2f}")
         print(f"{b:12} {cells[0]:>22} {cells[1]:>22} {cells[2]:>24} {same.get(b, float('nan')):20.2g}")
     result = {"model": args.model, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-              "runs": args.runs, "rounds": args.rounds, "pause_s": args.pause, "ms": rows,
+              "flip_test": flip, "runs": args.runs, "rounds": args.rounds, "pause_s": args.pause, "ms": rows,
               "max_abs_diff_vs_keras": same, "command": "python benchmarks/embedder.py " + " ".join(
                   argv if argv is not None else sys.argv[1:])}
     if args.out:

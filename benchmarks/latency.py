@@ -5,8 +5,11 @@ Run from the repository root (``python benchmarks/latency.py --help``).
 For each model (default: every shipped attribute, expression and verification model): ``model.predict``
 (Keras, ~50 ms fixed cost per call); a cached ``tf.function`` of the network as shipped; the same of its
 BatchNorm-folded copy (``facezoo.optimize.fold_batch_norm``: what ``facezoo.load(..., backend="keras")``
-runs by default); and the whole ``predict`` on the bundled JPEG crop (decode + preprocess + network + decoding
-of every head; ``embed`` for verification models). The two ``tf.function`` variants are measured in
+runs by default); that copy with the flip test (each face and its mirror image: ``flip_test_network``, or the
+mirror images in the same batch for verification models), which runs where the card's
+``architecture["flip_test"]`` is on; and the whole ``predict`` on the bundled JPEG crop as the card runs it
+(decode + preprocess + network + decoding of every head; ``embed`` for verification models). The
+``tf.function`` variants are measured in
 interleaved rounds (``--rounds``; medians of ``--runs`` calls each), so background load hits both alike, and
 the table gives the median and range over rounds. Also: the largest output difference between the two, the
 extra load time of folding, and images/s at ``--batch``. Prints a table and writes JSON.
@@ -42,7 +45,7 @@ def measure(name, args):
     import tensorflow as tf
 
     import facezoo
-    from facezoo.optimize import fold_batch_norm
+    from facezoo.optimize import flip_test_network, fold_batch_norm
 
     fm = facezoo.load(name, backend="keras", fold_batchnorm=False)
     model = fm.model
@@ -52,8 +55,13 @@ def measure(name, args):
     shape = tuple(model.input_shape[1:])
     x1 = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, *shape)).astype("float32"))
     xb = tf.constant(np.random.default_rng(1).uniform(-1, 1, (args.batch, *shape)).astype("float32"))
+    if fm.card.task == "verification":  # FaceEmbedder's flip test: the mirror images in the same batch
+        flip = tf.function(lambda x: folded(tf.concat([x, tf.reverse(x, [2])], 0), training=False))
+    else:  # FaceModel's: flip_test_network, both views in one graph
+        flipped = flip_test_network(folded)
+        flip = tf.function(lambda x: flipped(x, training=False))
     variants = {"shipped": tf.function(lambda x: model(x, training=False)),
-                "folded": tf.function(lambda x: folded(x, training=False))}
+                "folded": tf.function(lambda x: folded(x, training=False)), "folded+flip": flip}
 
     def sync(out):
         return [t.numpy() for t in tf.nest.flatten(out)]
@@ -76,8 +84,11 @@ def measure(name, args):
         "params": int(model.count_params()),
         "keras_predict_ms": median_ms(lambda: model.predict(x1.numpy(), verbose=0), 10, warmup=2),
         "tf_function_ms": spread(b1["shipped"]), "folded_tf_function_ms": spread(b1["folded"]),
+        "folded_flip_tf_function_ms": spread(b1["folded+flip"]),
+        "flip_test": bool(fm.card.architecture.get("flip_test", False)),
         f"tf_function_batch{args.batch}_img_per_s": spread(bb["shipped"]),
         f"folded_batch{args.batch}_img_per_s": spread(bb["folded"]),
+        f"folded_flip_batch{args.batch}_img_per_s": spread(bb["folded+flip"]),
         "facezoo_call_ms": whole, "facezoo_call": "embed(jpeg)" if fm.card.task == "verification" else "predict(jpeg)",
         "fold_seconds": fold_s, "max_abs_diff": diff,
     }
@@ -109,11 +120,13 @@ def main(argv=None):
 
     b = args.batch
     print(f"{'model':15s} {'input':8s} {'params':>10s} {'model.predict':>13s} {'tf.function (range)':>22s} "
-          f"{'folded (range)':>22s} {'facezoo call':>18s} {f'img/s @{b} shipped/folded':>26s} "
+          f"{'folded (range)':>22s} {'folded+flip (range)':>22s} {'facezoo call':>18s} "
+          f"{f'img/s @{b} shipped/folded':>26s} "
           f"{'fold':>6s} {'diff':>8s}")
     for r in rows:
         print(f"{r['model']:15s} {r['input']:8s} {r['params']:10,d} {r['keras_predict_ms']:10.2f} ms "
               f"{rng(r['tf_function_ms']):>19s} ms {rng(r['folded_tf_function_ms']):>19s} ms "
+              f"{rng(r['folded_flip_tf_function_ms']):>19s} ms "
               f"{r['facezoo_call_ms']:7.2f} ms {r['facezoo_call']:>8s} "
               f"{r[f'tf_function_batch{b}_img_per_s']['median']:12.0f} / "
               f"{r[f'folded_batch{b}_img_per_s']['median']:<6.0f}"
